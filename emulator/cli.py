@@ -1,0 +1,85 @@
+"""``python -m emulator`` / ``cpe emulator``: run the SWF+SQS emulator until TERM or INT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from emulator import sqs_backend
+from emulator.bootstrap import bootstrap
+from emulator.persistence import Snapshotter, load_state
+from emulator.server import build_server
+from emulator.swf_backend import EmuSWFBackend
+from emulator.swf_responses import EmuSWFResponse
+
+log = logging.getLogger("emulator")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566, help="0 picks a free port")
+    parser.add_argument("--state-file", type=Path, help="persist state here (load on start)")
+    parser.add_argument("--config", type=Path, help="stack config to bootstrap from")
+    parser.add_argument("--poll-timeout", type=float, default=60.0, help="SWF long poll, s")
+    parser.add_argument("--retention", type=float, default=4 * 3600.0, help="keep closed runs, s")
+    parser.add_argument("--snapshot-interval", type=float, default=1.0, help="seconds")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    return parser.parse_args(argv)
+
+
+def make_backend(args: argparse.Namespace) -> EmuSWFBackend:
+    sqs_backend.install()
+    swf = load_state(args.state_file) if args.state_file else None
+    if swf is None:
+        swf = EmuSWFBackend("us-east-1", DEFAULT_ACCOUNT_ID)
+    else:
+        log.info("state loaded from %s", args.state_file)
+    swf.poll_timeout = args.poll_timeout
+    swf.retention = args.retention
+    EmuSWFResponse.backend = swf
+    if args.config:
+        bootstrap(swf, args.config)
+    return swf
+
+
+def _start(target: object, *args: object) -> None:
+    threading.Thread(target=target, args=args, daemon=True).start()  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    swf = make_backend(args)
+    server = build_server(args.host, args.port)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()  # only a flag: the main thread does the shutdown
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    snapshotter = Snapshotter(args.state_file, swf) if args.state_file else None
+    _start(server.serve_forever)
+    _start(swf.run_timeouts, stop)
+    if snapshotter is not None:
+        _start(snapshotter.run, stop, args.snapshot_interval)
+    print(f"emulator ready on http://{args.host}:{server.server_port}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    if snapshotter is not None:
+        snapshotter.save(force=True)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,74 @@
+"""SQS: moto's SQS models and responses, made safe for a threaded server.
+
+Stock moto runs SQS requests concurrently with no lock, so two concurrent ReceiveMessage calls
+can both hand out the same message. We serialise every SQS call on one re-entrant lock and make
+ReceiveMessage's long poll wait *outside* that lock (on moto's per-queue condition, which
+SendMessage notifies), re-checking at least every second so that messages whose visibility
+timeout expires are also picked up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from moto.core.responses import TYPE_RESPONSE
+from moto.sqs.models import Message, SQSBackend, sqs_backends
+from moto.sqs.responses import SQSResponse
+
+SQS_LOCK = threading.RLock()
+# Bumped on every SQS call so persistence knows when a snapshot is due.
+SQS_VERSION = [0]
+
+
+class EmuSQSBackend(SQSBackend):
+    def receive_message(
+        self,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Message]:
+        deadline = time.monotonic() + wait_seconds_timeout
+        queue = self.get_queue(queue_name)
+        while True:
+            # With a zero wait, moto's receive makes exactly one pass over the queue.
+            found = super().receive_message(
+                queue_name, count, 0, visibility_timeout, message_attribute_names
+            )
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            SQS_LOCK.release()  # held once by EmuSQSResponse.call_action
+            try:
+                queue.wait_for_messages(min(remaining, 1.0))  # type: ignore[arg-type]  # moto annotates int; floats work
+            finally:
+                SQS_LOCK.acquire()
+
+
+class EmuSQSResponse(SQSResponse):
+    def call_action(self) -> TYPE_RESPONSE:
+        with SQS_LOCK:
+            SQS_VERSION[0] += 1
+            return super().call_action()
+
+
+def install() -> None:
+    """Make moto create our backend class for every account and region from now on.
+
+    moto's queues find their dead-letter queue through the global ``sqs_backends``, so the
+    backend must live there rather than in a private instance.
+    """
+    sqs_backends.backend = EmuSQSBackend
+
+
+def all_backends() -> dict[str, dict[str, Any]]:
+    return {account: dict(regions) for account, regions in sqs_backends.items()}
+
+
+def restore_backends(saved: dict[str, dict[str, Any]]) -> None:
+    for account, regions in saved.items():
+        for region, backend in regions.items():
+            sqs_backends[account][region] = backend
