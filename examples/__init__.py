@@ -1,0 +1,1 @@
+"""Example activities for the plans in plans/ (they run in the activity pool's children)."""
