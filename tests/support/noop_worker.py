@@ -1,0 +1,98 @@
+"""A tiny real-process activity worker for tests and benchmarks.
+
+    python -m tests.support.noop_worker --endpoint URL --domain D --task-list L [--task-list M]
+
+It polls its task lists through the real SWF gateway and does what each task's input (a JSON
+object) asks, so a plan's step inputs script the scenario:
+
+    {"sleep": 3}                       heartbeat every 0.2 s for 3 s; a cancel request cancels it
+    {"fail": {"reason": "R", "details": "D"}}   fail with that reason
+    {"fail_attempts": 2}               fail attempts 1 and 2 (reason FLAKY), succeed from 3 on
+    {"result": <json>}                 complete with this result (default: the input echoed)
+
+The attempt is read from the activityId (``step#3`` is attempt 3; no suffix is attempt 1).
+TERM finishes the current task and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+from cpe import aws
+from cpe.config import AwsSettings
+from cpe.errors import AWSError
+from cpe.swf import ActivityTask, SwfGateway
+
+_ATTEMPT = re.compile(r"#(\d+)$")
+_stopping = False
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    global _stopping
+    _stopping = True
+
+
+def attempt_of(activity_id: str) -> int:
+    match = _ATTEMPT.search(activity_id)
+    return int(match[1]) if match else 1
+
+
+def run_task(swf: SwfGateway, task: ActivityTask) -> str:
+    """Do what the input asks; returns what happened (for the log line)."""
+    try:
+        spec: Any = json.loads(task.input or "null")
+    except ValueError:
+        spec = task.input
+    if not isinstance(spec, dict):
+        spec = {"result": spec}
+    deadline = time.monotonic() + float(spec.get("sleep", 0))
+    while time.monotonic() < deadline:
+        if swf.heartbeat(task.token):
+            swf.cancel_activity(task.token, "canceled on request")
+            return "canceled"
+        time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+    if "fail" in spec:
+        failure = spec["fail"]
+        swf.fail_activity(task.token, failure.get("reason", "FAILED"), failure.get("details", ""))
+        return "failed"
+    if attempt_of(task.activity_id) <= int(spec.get("fail_attempts", 0)):
+        swf.fail_activity(task.token, "FLAKY", f"attempt {attempt_of(task.activity_id)} fails")
+        return "failed"
+    result = spec.get("result", {"ok": True, "activityId": task.activity_id, "input": spec})
+    swf.complete_activity(task.token, json.dumps(result))
+    return "completed"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="noop_worker")
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--task-list", action="append", required=True)
+    parser.add_argument("--identity", default="noop-worker")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    swf = SwfGateway(aws.swf_client(AwsSettings("us-east-1", args.endpoint)), args.domain)
+    print("noop worker ready", flush=True)
+    while not _stopping:
+        for task_list in args.task_list:
+            try:
+                task = swf.poll_activity(task_list, args.identity)
+                if task is not None:
+                    outcome = run_task(swf, task)
+                    print(f"{outcome} {task.workflow.workflow_id} {task.activity_id}", flush=True)
+            except AWSError as exc:  # the endpoint may be restarting; do not spin
+                print(f"error {exc}", file=sys.stderr, flush=True)
+                time.sleep(0.5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
