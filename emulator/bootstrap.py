@@ -6,13 +6,14 @@ emulator does not depend on the stack's own config loader. Existing resources ar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import yaml
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 from moto.swf.exceptions import SWFDomainAlreadyExistsFault, SWFTypeAlreadyExistsFault
 
@@ -43,11 +44,11 @@ def _plan_files(config: dict[str, Any], base: Path) -> list[Path]:
     return files
 
 
-def _register(swf: EmuSWFBackend, kind: str, domain: str, name: str, version: str, **kw: Any) -> None:
-    try:
+def _register(
+    swf: EmuSWFBackend, kind: str, domain: str, name: str, version: str, **kw: Any
+) -> None:
+    with contextlib.suppress(SWFTypeAlreadyExistsFault):
         swf.register_type(kind, domain, name, version, **kw)
-    except SWFTypeAlreadyExistsFault:
-        pass
 
 
 def _register_activity(swf: EmuSWFBackend, domain: str, spec: dict[str, Any]) -> None:
@@ -97,7 +98,10 @@ def _create_queues(clients: list[dict[str, Any]]) -> None:
         if queues.get("input"):
             name = _queue_name(queues["input"])
             dlq = sqs.create_queue(f"{name}-dlq")
-            policy = {"deadLetterTargetArn": dlq.queue_arn, "maxReceiveCount": DLQ_MAX_RECEIVE_COUNT}
+            policy = {
+                "deadLetterTargetArn": dlq.queue_arn,
+                "maxReceiveCount": DLQ_MAX_RECEIVE_COUNT,
+            }
             if name in sqs.queues:
                 sqs.set_queue_attributes(name, {"RedrivePolicy": json.dumps(policy)})
             else:
@@ -109,10 +113,8 @@ def bootstrap(swf: EmuSWFBackend, config_path: Path) -> None:
     domain = str(config.get("domain") or "cpe")
     task_list = str((config.get("decider") or {}).get("task_list") or "cpe-decisions")
     with swf.lock:
-        try:
+        with contextlib.suppress(SWFDomainAlreadyExistsFault):
             swf.register_domain(domain, 30)
-        except SWFDomainAlreadyExistsFault:
-            pass
         for plan_file in _plan_files(config, config_path.parent):
             plan = yaml.safe_load(plan_file.read_text()) or {}
             if plan.get("name") and plan.get("version") is not None:

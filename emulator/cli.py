@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from emulator import sqs_backend
 from emulator.bootstrap import bootstrap

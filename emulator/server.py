@@ -52,7 +52,9 @@ def dispatch(request: ServerRequest) -> Response:
     else:
         return _error(400, "UnknownOperationException", f"unsupported target {target!r}")
     status, headers, body = handler.dispatch(request, request.url, dict(request.headers))
-    headers = {k: str(v) for k, v in headers.items() if k.lower() not in ("status", "content-length")}
+    headers = {
+        k: str(v) for k, v in headers.items() if k.lower() not in ("status", "content-length")
+    }
     return Response(body, status=int(status), headers=headers)
 
 

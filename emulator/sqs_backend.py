@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from moto.core.responses import TYPE_RESPONSE
+from moto.core.common_types import TYPE_RESPONSE
 from moto.sqs.models import Message, SQSBackend, sqs_backends
 from moto.sqs.responses import SQSResponse
 

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 from moto.swf.exceptions import (
@@ -127,7 +128,9 @@ class EmuSWFBackend(SWFBackend):
         self, kind: str, domain_name: str, name: str, version: str, **kwargs: Any
     ) -> None:
         for field in TYPE_TIMEOUT_FIELDS:
-            parse_timeout(kwargs.get(field), field, field != "default_execution_start_to_close_timeout")
+            parse_timeout(
+                kwargs.get(field), field, field != "default_execution_start_to_close_timeout"
+            )
         super().register_type(kind, domain_name, name, version, **kwargs)
 
     # -- runs ----------------------------------------------------------------------------
@@ -253,7 +256,9 @@ class EmuSWFBackend(SWFBackend):
             self.push_deadline(task.started_at + run.task_timeout, run, "decision", task.token)
         return task
 
-    def poll_for_decision(self, domain_name: str, task_list: str, identity: str | None) -> tuple[EmuRun, DecisionTask] | None:
+    def poll_for_decision(
+        self, domain_name: str, task_list: str, identity: str | None
+    ) -> tuple[EmuRun, DecisionTask] | None:
         self._get_domain(domain_name)
         key = (domain_name, task_list)
         deadline = time.monotonic() + self.poll_timeout
@@ -299,7 +304,7 @@ class EmuSWFBackend(SWFBackend):
             run.decision_needed = False
             self.schedule_decision(run)
 
-    def count_pending_decision_tasks(self, domain_name: str, task_list: str) -> int:
+    def count_pending_decisions(self, domain_name: str, task_list: str) -> int:
         self._get_domain(domain_name)
         queue = self.decision_queues.get((domain_name, task_list), deque())
         return sum(1 for run in queue if run.open and run.scheduled_decision is not None)
@@ -319,7 +324,9 @@ class EmuSWFBackend(SWFBackend):
         if deadline is not None:
             self.push_deadline(deadline[0], task.run, "activity", task.token)
 
-    def poll_for_activity(self, domain_name: str, task_list: str, identity: str | None) -> ActivityTask | None:
+    def poll_for_activity(
+        self, domain_name: str, task_list: str, identity: str | None
+    ) -> ActivityTask | None:
         self._get_domain(domain_name)
         key = (domain_name, task_list)
         deadline = time.monotonic() + self.poll_timeout
@@ -344,7 +351,7 @@ class EmuSWFBackend(SWFBackend):
         )
         self._push_activity_deadline(task)
 
-    def count_pending_activity_tasks(self, domain_name: str, task_list: str) -> int:
+    def count_pending_activities(self, domain_name: str, task_list: str) -> int:
         self._get_domain(domain_name)
         queue = self.activity_queues.get((domain_name, task_list), deque())
         return sum(1 for task in queue if task.state == "SCHEDULED")
@@ -550,17 +557,16 @@ def list_filter(run: EmuRun, params: dict[str, Any], time_key: str) -> bool:
             return False
         if "latestDate" in time_filter and stamp > float(time_filter["latestDate"]):
             return False
-    checks = [
-        ("tagFilter", lambda f: f["tag"] in (run.tag_list or [])),
-        ("executionFilter", lambda f: f["workflowId"] == run.workflow_id),
-        (
-            "typeFilter",
-            lambda f: f["name"] == run.workflow_type.name
-            and f.get("version", run.workflow_type.version) == run.workflow_type.version,
+    wf_type = run.workflow_type
+    checks: dict[str, Callable[[dict[str, Any]], bool]] = {
+        "tagFilter": lambda f: f["tag"] in (run.tag_list or []),
+        "executionFilter": lambda f: bool(f["workflowId"] == run.workflow_id),
+        "typeFilter": lambda f: (
+            (f["name"], f.get("version", wf_type.version)) == (wf_type.name, wf_type.version)
         ),
-        ("closeStatusFilter", lambda f: f["status"] == run.close_status),
-    ]
-    return all(not params.get(name) or check(params[name]) for name, check in checks)
+        "closeStatusFilter": lambda f: bool(f["status"] == run.close_status),
+    }
+    return all(not params.get(name) or check(params[name]) for name, check in checks.items())
 
 
 def require(condition: bool, message: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from moto.swf.exceptions import SWFValidationException
+from moto.swf.models.generic_type import GenericType
 
 from emulator.swf_model import ActivityTask, EmuRun, Timer, parse_timeout
 
@@ -54,14 +55,18 @@ def check_attributes(decisions: list[dict[str, Any]]) -> None:
             raise SWFValidationException(f"Decision type {kind} is not supported by the emulator")
 
 
-def apply(backend: EmuSWFBackend, run: EmuRun, completed_id: int, decisions: list[dict[str, Any]]) -> None:
+def apply(
+    backend: EmuSWFBackend, run: EmuRun, completed_id: int, decisions: list[dict[str, Any]]
+) -> None:
     for decision in decisions:
         if not run.open:
             break
         HANDLERS[decision["decisionType"]](backend, run, completed_id, _attrs(decision))
 
 
-def _schedule_failed(backend: EmuSWFBackend, run: EmuRun, attrs: dict[str, Any], done: int, cause: str) -> None:
+def _schedule_failed(
+    backend: EmuSWFBackend, run: EmuRun, attrs: dict[str, Any], done: int, cause: str
+) -> None:
     run.add_event(
         "ScheduleActivityTaskFailed",
         activityId=attrs["activityId"],
@@ -72,9 +77,13 @@ def _schedule_failed(backend: EmuSWFBackend, run: EmuRun, attrs: dict[str, Any],
     backend.schedule_decision(run)
 
 
-def schedule_activity(backend: EmuSWFBackend, run: EmuRun, done: int, attrs: dict[str, Any]) -> None:
+def schedule_activity(
+    backend: EmuSWFBackend, run: EmuRun, done: int, attrs: dict[str, Any]
+) -> None:
     ref = attrs["activityType"]
-    activity_type = run.domain.get_type("activity", ref["name"], ref["version"], ignore_empty=True)
+    activity_type: GenericType | None = run.domain.get_type(
+        "activity", ref["name"], ref["version"], ignore_empty=True
+    )
     if activity_type is None:
         return _schedule_failed(backend, run, attrs, done, "ACTIVITY_TYPE_DOES_NOT_EXIST")
     if activity_type.status == "DEPRECATED":
@@ -109,8 +118,12 @@ def schedule_activity(backend: EmuSWFBackend, run: EmuRun, done: int, attrs: dic
         task_list=task_list,
         scheduled_event_id=event_id,
         input=attrs.get("input"),
-        schedule_to_start=parse_timeout(timeouts["scheduleToStartTimeout"], "scheduleToStartTimeout"),
-        schedule_to_close=parse_timeout(timeouts["scheduleToCloseTimeout"], "scheduleToCloseTimeout"),
+        schedule_to_start=parse_timeout(
+            timeouts["scheduleToStartTimeout"], "scheduleToStartTimeout"
+        ),
+        schedule_to_close=parse_timeout(
+            timeouts["scheduleToCloseTimeout"], "scheduleToCloseTimeout"
+        ),
         start_to_close=parse_timeout(timeouts["startToCloseTimeout"], "startToCloseTimeout"),
         heartbeat=parse_timeout(timeouts["heartbeatTimeout"], "heartbeatTimeout"),
     )
@@ -118,7 +131,9 @@ def schedule_activity(backend: EmuSWFBackend, run: EmuRun, done: int, attrs: dic
     return None
 
 
-def request_cancel_activity(backend: EmuSWFBackend, run: EmuRun, done: int, attrs: dict[str, Any]) -> None:
+def request_cancel_activity(
+    backend: EmuSWFBackend, run: EmuRun, done: int, attrs: dict[str, Any]
+) -> None:
     activity_id = attrs["activityId"]
     task = run.activities.get(activity_id)
     if task is None:
@@ -198,7 +213,9 @@ def _close(
 
     def handler(backend: EmuSWFBackend, run: EmuRun, done: int, attrs: dict[str, Any]) -> None:
         if run.decision_needed:
-            run.add_event(f"{kind}Failed", cause="UNHANDLED_DECISION", decisionTaskCompletedEventId=done)
+            run.add_event(
+                f"{kind}Failed", cause="UNHANDLED_DECISION", decisionTaskCompletedEventId=done
+            )
             return
         values = {name: attrs.get(name) for name in fields}
         backend.close_run(run, status, event, decisionTaskCompletedEventId=done, **values)
@@ -213,9 +230,12 @@ HANDLERS: dict[str, Callable[[EmuSWFBackend, EmuRun, int, dict[str, Any]], None]
     "CancelTimer": cancel_timer,
     "RecordMarker": record_marker,
     "CompleteWorkflowExecution": _close(
-        "CompleteWorkflowExecution", "WorkflowExecutionCompleted", "COMPLETED", ("result",)),
+        "CompleteWorkflowExecution", "WorkflowExecutionCompleted", "COMPLETED", ("result",)
+    ),
     "FailWorkflowExecution": _close(
-        "FailWorkflowExecution", "WorkflowExecutionFailed", "FAILED", ("reason", "details")),
+        "FailWorkflowExecution", "WorkflowExecutionFailed", "FAILED", ("reason", "details")
+    ),
     "CancelWorkflowExecution": _close(
-        "CancelWorkflowExecution", "WorkflowExecutionCanceled", "CANCELED", ("details",)),
+        "CancelWorkflowExecution", "WorkflowExecutionCanceled", "CANCELED", ("details",)
+    ),
 }

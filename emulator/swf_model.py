@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moto.swf.exceptions import SWFValidationException
-from moto.swf.models import WorkflowExecution
 from moto.swf.models.domain import Domain
 from moto.swf.models.generic_type import GenericType
+from moto.swf.models.workflow_execution import WorkflowExecution
 
 # SWF caps every duration at one year; "NONE" means unlimited where SWF allows it.
 MAX_TIMEOUT_SECONDS = 31_536_000

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any, ClassVar
 
-from moto.core.responses import TYPE_RESPONSE
+from moto.core.common_types import TYPE_RESPONSE
 from moto.swf.exceptions import SWFValidationException
 from moto.swf.responses import SWFResponse
 
@@ -36,7 +36,9 @@ def decode_page(token: str) -> dict[str, Any]:
     return data
 
 
-def page_of(items: list[Any], params: dict[str, Any], extra: dict[str, Any]) -> tuple[list[Any], str | None]:
+def page_of(
+    items: list[Any], params: dict[str, Any], extra: dict[str, Any]
+) -> tuple[list[Any], str | None]:
     """Slice items per maximumPageSize/nextPageToken; the token carries the next offset."""
     size = params.get("maximumPageSize") or MAX_PAGE
     require(isinstance(size, int) and 0 < size <= MAX_PAGE, "maximumPageSize must be 1..1000")
@@ -64,7 +66,10 @@ class EmuSWFResponse(SWFResponse):
                 # moto indexes request params directly; a missing or mistyped one is SWF's
                 # ValidationException (400), never a 500.
                 log.info("rejected %s: %r", action, exc)
-                body = {"__type": "com.amazon.coral.validate#ValidationException", "message": repr(exc)}
+                body = {
+                    "__type": "com.amazon.coral.validate#ValidationException",
+                    "message": repr(exc),
+                }
                 return 400, {"status": "400"}, json.dumps(body)
             if result[0] < 300 and not action.startswith(READ_ONLY_PREFIXES):
                 self.swf_backend.version += 1
@@ -103,7 +108,7 @@ class EmuSWFResponse(SWFResponse):
         return json.dumps(body)
 
     def count_pending_decision_tasks(self) -> str:
-        count = self.swf_backend.count_pending_decision_tasks(
+        count = self.swf_backend.count_pending_decisions(
             self._params["domain"], self._params["taskList"]["name"]
         )
         return json.dumps({"count": count, "truncated": False})
@@ -119,7 +124,7 @@ class EmuSWFResponse(SWFResponse):
         return json.dumps(task.poll_response())
 
     def count_pending_activity_tasks(self) -> str:
-        count = self.swf_backend.count_pending_activity_tasks(
+        count = self.swf_backend.count_pending_activities(
             self._params["domain"], self._params["taskList"]["name"]
         )
         return json.dumps({"count": count, "truncated": False})
@@ -173,7 +178,10 @@ class EmuSWFResponse(SWFResponse):
     def list_open_workflow_executions(self) -> str:
         params = self._params
         require("startTimeFilter" in params, "startTimeFilter is required")
-        return self._list(list(self.swf_backend._get_domain(params["domain"]).open_runs.values()), "startTimeFilter")
+        return self._list(
+            list(self.swf_backend._get_domain(params["domain"]).open_runs.values()),
+            "startTimeFilter",
+        )
 
     def list_closed_workflow_executions(self) -> str:
         params = self._params
@@ -200,7 +208,9 @@ class EmuSWFResponse(SWFResponse):
         matches = [run for run in runs if list_filter(run, params, time_key)]
         # SWF sorts by descending start (or close) time; reverseOrder flips it.
         attr = "start_timestamp" if time_key == "startTimeFilter" else "close_timestamp"
-        matches.sort(key=lambda run: getattr(run, attr) or 0.0, reverse=not params.get("reverseOrder"))
+        matches.sort(
+            key=lambda run: getattr(run, attr) or 0.0, reverse=not params.get("reverseOrder")
+        )
         page, next_token = page_of(matches, params, {})
         body: dict[str, Any] = {"executionInfos": [run.info() for run in page]}
         if next_token:

@@ -22,7 +22,9 @@ PROCESSES = 4
 
 def run_pollers(emulator: EmulatorProcess, kind: str, task_list: str) -> Counter[str]:
     command = [sys.executable, str(WORKER), emulator.endpoint_url, kind, DOMAIN, task_list]
-    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(PROCESSES)]
+    workers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(PROCESSES)
+    ]
     seen: Counter[str] = Counter()
     for worker in workers:
         out, _ = worker.communicate(timeout=120)

@@ -14,7 +14,16 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from tests.emulator.conftest import ACT_TYPE, ACTIVITIES, DECISIONS, DOMAIN, WF_TYPE, Swf, complete, schedule
+from tests.emulator.conftest import (
+    ACT_TYPE,
+    ACTIVITIES,
+    DECISIONS,
+    DOMAIN,
+    WF_TYPE,
+    Swf,
+    complete,
+    schedule,
+)
 from tests.support.emulator import EmulatorProcess
 
 API = "https://docs.aws.amazon.com/amazonswf/latest/apireference/"
@@ -134,7 +143,12 @@ def test_at_most_one_decision_task_scheduled(swf: Swf) -> None:
     assert swf.types(execution).count("DecisionTaskScheduled") == 1
     swf.decide(task["taskToken"])
     assert swf.types(execution).count("DecisionTaskScheduled") == 2
-    assert swf.client.count_pending_decision_tasks(domain=DOMAIN, taskList={"name": DECISIONS})["count"] == 1
+    assert (
+        swf.client.count_pending_decision_tasks(domain=DOMAIN, taskList={"name": DECISIONS})[
+            "count"
+        ]
+        == 1
+    )
 
 
 def test_close_decision_with_unhandled_events_fails(swf: Swf) -> None:
@@ -199,7 +213,10 @@ def test_timer_fires_by_time_and_can_be_canceled(swf: Swf) -> None:
     schedules a decision task; CancelTimer records TimerCanceled. {API}API_StartTimerDecisionAttributes.html"""
     execution = swf.start()
     timers = [
-        {"decisionType": "StartTimer", "startTimerDecisionAttributes": {"timerId": t, "startToFireTimeout": s}}
+        {
+            "decisionType": "StartTimer",
+            "startTimerDecisionAttributes": {"timerId": t, "startToFireTimeout": s},
+        }
         for t, s in (("short", "1"), ("long", "600"))
     ]
     swf.decide(swf.poll_decision()["taskToken"], *timers)
@@ -234,7 +251,9 @@ def test_history_pages_and_reverse_order(swf: Swf) -> None:
             break
     assert [len(p) for p in pages] == [10, 10, 5]
     assert [e for p in pages for e in p] == full
-    reverse = swf.client.get_workflow_execution_history(domain=DOMAIN, execution=execution, reverseOrder=True)
+    reverse = swf.client.get_workflow_execution_history(
+        domain=DOMAIN, execution=execution, reverseOrder=True
+    )
     assert reverse["events"] == full[::-1]
 
 
@@ -262,7 +281,7 @@ def test_start_at_previous_started_event(swf: Swf) -> None:
     swf.client.signal_workflow_execution(domain=DOMAIN, signalName="go", **execution)
     second = swf.poll_decision(startAtPreviousStartedEvent=True)
     assert second["previousStartedEventId"] == first["startedEventId"]
-    assert [e["eventId"] for e in second["events"]][0] == first["startedEventId"] + 1
+    assert second["events"][0]["eventId"] == first["startedEventId"] + 1
     assert second["events"][-1]["eventType"] == "DecisionTaskStarted"
 
 
@@ -270,7 +289,7 @@ def test_start_at_previous_started_event(swf: Swf) -> None:
 
 
 def test_none_timeouts_are_accepted(emulator: EmulatorProcess) -> None:
-    """"NONE" is a valid value for task and activity timeouts (no limit); the run proceeds.
+    """ "NONE" is a valid value for task and activity timeouts (no limit); the run proceeds.
     {API}API_RegisterActivityType.html"""
     swf = Swf(emulator)
     swf.setup(defaultTaskHeartbeatTimeout="NONE", defaultTaskStartToCloseTimeout="NONE")
@@ -307,7 +326,10 @@ def test_bad_decision_attributes_are_validation_errors(swf: Swf) -> None:
     nothing is applied. {API}API_RespondDecisionTaskCompleted.html"""
     execution = swf.start()
     token = swf.poll_decision()["taskToken"]
-    bad = {"decisionType": "ScheduleActivityTask", "scheduleActivityTaskDecisionAttributes": {"activityType": ACT_TYPE}}
+    bad = {
+        "decisionType": "ScheduleActivityTask",
+        "scheduleActivityTaskDecisionAttributes": {"activityType": ACT_TYPE},
+    }
     raw = boto3.client(
         "swf",
         region_name="us-east-1",
@@ -330,7 +352,10 @@ def test_unknown_activity_type_is_schedule_activity_task_failed(swf: Swf) -> Non
     swf.decide(swf.poll_decision()["taskToken"], decision)
     task = swf.poll_decision()
     failed = [e for e in task["events"] if e["eventType"] == "ScheduleActivityTaskFailed"]
-    assert failed[0]["scheduleActivityTaskFailedEventAttributes"]["cause"] == "ACTIVITY_TYPE_DOES_NOT_EXIST"
+    assert (
+        failed[0]["scheduleActivityTaskFailedEventAttributes"]["cause"]
+        == "ACTIVITY_TYPE_DOES_NOT_EXIST"
+    )
     assert swf.describe(execution)["executionInfo"]["executionStatus"] == "OPEN"
 
 
@@ -356,14 +381,18 @@ def test_list_filters_and_open_counts(swf: Swf) -> None:
     since = {"oldestDate": time.time() - 60}
     listing = swf.client.list_open_workflow_executions
     assert len(listing(domain=DOMAIN, startTimeFilter=since)["executionInfos"]) == 4
-    blue = listing(domain=DOMAIN, startTimeFilter=since, tagFilter={"tag": "blue"})["executionInfos"]
+    blue = listing(domain=DOMAIN, startTimeFilter=since, tagFilter={"tag": "blue"})[
+        "executionInfos"
+    ]
     assert [i["execution"] for i in blue] == [tagged]
     by_id = listing(domain=DOMAIN, startTimeFilter=since, executionFilter={"workflowId": "plain-1"})
     assert len(by_id["executionInfos"]) == 1
     by_type = listing(domain=DOMAIN, startTimeFilter=since, typeFilter={"name": WF_TYPE["name"]})
     assert len(by_type["executionInfos"]) == 4
     page = listing(domain=DOMAIN, startTimeFilter=since, maximumPageSize=3)
-    rest = listing(domain=DOMAIN, startTimeFilter=since, maximumPageSize=3, nextPageToken=page["nextPageToken"])
+    rest = listing(
+        domain=DOMAIN, startTimeFilter=since, maximumPageSize=3, nextPageToken=page["nextPageToken"]
+    )
     assert len(page["executionInfos"]) + len(rest["executionInfos"]) == 4
     swf.client.terminate_workflow_execution(domain=DOMAIN, workflowId="plain-0")
     closed = swf.client.list_closed_workflow_executions(

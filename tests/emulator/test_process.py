@@ -48,7 +48,9 @@ def test_sigkill_restart_keeps_runs_tokens_and_timeouts(emulator: EmulatorProces
     swf = Swf(emulator)
     swf.setup()
     execution = swf.start()
-    swf.decide(swf.poll_decision()["taskToken"], schedule("a1"), schedule("a2", startToCloseTimeout="3"))
+    swf.decide(
+        swf.poll_decision()["taskToken"], schedule("a1"), schedule("a2", startToCloseTimeout="3")
+    )
     first, second = swf.poll_activity(), swf.poll_activity()
     assert {first["activityId"], second["activityId"]} == {"a1", "a2"}
     keep = first if first["activityId"] == "a1" else second
@@ -94,12 +96,18 @@ def test_bootstrap_from_config_is_idempotent(tmp_path: Path) -> None:
         )
     )
     state = tmp_path / "state.pickle"
-    with EmulatorProcess.start(tmp_path, "--config", str(config), "--state-file", str(state)) as emulator:
+    with EmulatorProcess.start(
+        tmp_path, "--config", str(config), "--state-file", str(state)
+    ) as emulator:
         swf, sqs = emulator.client("swf"), emulator.client("sqs")
-        wf = swf.describe_workflow_type(domain="boot", workflowType={"name": "Transcode", "version": "1.0"})
+        wf = swf.describe_workflow_type(
+            domain="boot", workflowType={"name": "Transcode", "version": "1.0"}
+        )
         assert wf["configuration"]["defaultTaskList"] == {"name": "boot-decisions"}
         assert wf["configuration"]["defaultTaskStartToCloseTimeout"] == "300"
-        act = swf.describe_activity_type(domain="boot", activityType={"name": "Validate", "version": "v2"})
+        act = swf.describe_activity_type(
+            domain="boot", activityType={"name": "Validate", "version": "v2"}
+        )
         assert act["configuration"]["defaultTaskList"] == {"name": "Validate-v2"}
         assert act["configuration"]["defaultTaskHeartbeatTimeout"] == "60"
         swf.describe_activity_type(domain="boot", activityType={"name": "Checksum", "version": "1"})
@@ -127,7 +135,9 @@ def test_sqs_long_poll_wakes_and_delivers_once(emulator: EmulatorProcess) -> Non
     def receiver() -> None:
         client = emulator.client("sqs")
         while True:
-            messages = client.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=3).get("Messages", [])
+            messages = client.receive_message(
+                QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=3
+            ).get("Messages", [])
             if not messages:
                 return
             for message in messages:
@@ -147,7 +157,11 @@ def test_sqs_long_poll_wakes_and_delivers_once(emulator: EmulatorProcess) -> Non
 def test_cli_main_is_importable_and_serves(tmp_path: Path) -> None:
     """`cpe emulator` routes to emulator.cli:main; INT stops it like TERM."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from emulator.cli import main; sys.exit(main(['--port', '0']))"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from emulator.cli import main; sys.exit(main(['--port', '0']))",
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,

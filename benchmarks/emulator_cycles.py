@@ -1,0 +1,142 @@
+"""Full SWF cycles against the emulator (or stock moto) from one client process.
+
+A cycle: start -> poll decision -> schedule activity -> poll activity -> heartbeat -> complete
+activity -> poll decision -> complete workflow. Prints cycles/s for each block and the server's
+RSS. ``--stock`` runs the same against stock moto's ThreadedMotoServer in a subprocess and stops
+once a block of 50 cycles runs under 1 cycle/s.
+
+    .venv/bin/python benchmarks/emulator_cycles.py [--cycles 10000] [--every 1000] [--stock]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOMAIN, DECISIONS, ACTIVITIES = "bench", "bench-decisions", "bench-activities"
+WF_TYPE = {"name": "Bench", "version": "1"}
+ACT_TYPE = {"name": "Step", "version": "1"}
+STOCK_SERVER = """
+import sys, time
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+server.start()
+print(f"emulator ready on http://127.0.0.1:{sys.argv[1]}", flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(stock: bool) -> tuple[subprocess.Popen[str], str]:
+    if stock:
+        command = [sys.executable, "-c", STOCK_SERVER, str(free_port())]
+    else:
+        command = [sys.executable, "-m", "emulator", "--port", "0", "--poll-timeout", "5"]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("emulator ready on "):
+        process.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    return process, line.rsplit(" ", 1)[1].strip()
+
+
+def setup(swf: Any) -> None:
+    swf.register_domain(name=DOMAIN, workflowExecutionRetentionPeriodInDays="1")
+    swf.register_workflow_type(
+        domain=DOMAIN,
+        defaultTaskList={"name": DECISIONS},
+        defaultExecutionStartToCloseTimeout="3600",
+        defaultTaskStartToCloseTimeout="60",
+        defaultChildPolicy="TERMINATE",
+        **WF_TYPE,
+    )
+    swf.register_activity_type(
+        domain=DOMAIN,
+        defaultTaskList={"name": ACTIVITIES},
+        defaultTaskHeartbeatTimeout="60",
+        defaultTaskScheduleToCloseTimeout="600",
+        defaultTaskScheduleToStartTimeout="600",
+        defaultTaskStartToCloseTimeout="600",
+        **ACT_TYPE,
+    )
+
+
+def cycle(swf: Any, index: int) -> None:
+    swf.start_workflow_execution(domain=DOMAIN, workflowId=f"wf-{index}", workflowType=WF_TYPE)
+    task = swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    attrs = {"activityId": "step", "activityType": ACT_TYPE, "input": "{}"}
+    decision = {
+        "decisionType": "ScheduleActivityTask",
+        "scheduleActivityTaskDecisionAttributes": attrs,
+    }
+    swf.respond_decision_task_completed(taskToken=task["taskToken"], decisions=[decision])
+    activity = swf.poll_for_activity_task(domain=DOMAIN, taskList={"name": ACTIVITIES})
+    swf.record_activity_task_heartbeat(taskToken=activity["taskToken"], details="50%")
+    swf.respond_activity_task_completed(taskToken=activity["taskToken"], result="{}")
+    task = swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    done = {"decisionType": "CompleteWorkflowExecution"}
+    swf.respond_decision_task_completed(taskToken=task["taskToken"], decisions=[done])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cycles", type=int, default=10_000)
+    parser.add_argument("--every", type=int, default=1_000)
+    parser.add_argument("--stock", action="store_true", help="run against stock moto")
+    args = parser.parse_args()
+    server, url = start_server(args.stock)
+    rss = psutil.Process(server.pid)
+    swf = boto3.client(
+        "swf",
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    label = "stock moto" if args.stock else "emulator"
+    try:
+        setup(swf)
+        block_start = window_start = time.perf_counter()
+        for index in range(1, args.cycles + 1):
+            cycle(swf, index)
+            if index % 50 == 0:
+                now = time.perf_counter()
+                if args.stock and 50 / (now - window_start) < 1.0:
+                    print(f"{label}: stopped at {index} cycles: last 50 ran under 1 cycle/s")
+                    break
+                window_start = now
+            if index % args.every == 0:
+                now = time.perf_counter()
+                rate = args.every / (now - block_start)
+                mb = rss.memory_info().rss / 2**20
+                print(
+                    f"{label}: cycles {index - args.every + 1:>6}-{index:<6} {rate:7.1f} cycles/s  server RSS {mb:6.1f} MB",
+                    flush=True,
+                )
+                block_start = now
+        print(f"{label}: final server RSS {rss.memory_info().rss / 2**20:.1f} MB")
+    finally:
+        server.terminate()
+        server.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
