@@ -248,6 +248,9 @@ def _key_path(path: Iterable[Any]) -> str:
     return out
 
 
+_SCHEMA_TYPE_NAMES = {"object": "mapping", "array": "list"}
+
+
 def _describe_schema_error(error: jsonschema.ValidationError) -> str:
     """A short reason for the common validators; jsonschema's own message otherwise."""
     if error.validator == "required":
@@ -259,8 +262,9 @@ def _describe_schema_error(error: jsonschema.ValidationError) -> str:
         present = set(instance) - set(schema.get("properties", {}))
         return "unknown key(s) " + ", ".join(repr(key) for key in sorted(present))
     if error.validator == "type":
-        expected = error.validator_value
-        wanted = " or ".join(expected) if isinstance(expected, list) else expected
+        expected: Any = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_SCHEMA_TYPE_NAMES.get(name, name) for name in names)
         return f"expected {wanted}, got {_json_type(error.instance)}"
     if error.validator == "oneOf" and error.schema is _requirement_schema():
         return "expected a step name or [step, status]"
@@ -572,12 +576,24 @@ def _semantic_problems(
 # ----------------------------------------------------------------------------- loading
 
 
+def _describe_yaml_error(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"invalid YAML{where}: {problem}"
+
+
+def _natural_key(problem: Problem) -> list[Any]:
+    """Sort key putting steps[2] before steps[10]."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", problem.key_path)]
+
+
 def parse_plan(text: str, source: str) -> Plan:
     """Parse and validate a plan's YAML text; ``source`` names it in errors."""
     try:
         document = yaml.load(text, Loader=_PlanLoader)  # a SafeLoader subclass: no Python tags
     except yaml.YAMLError as error:
-        raise PlanError(source, [Problem("", f"invalid YAML: {error}")]) from None
+        raise PlanError(source, [Problem("", _describe_yaml_error(error))]) from None
     if not isinstance(document, dict):
         raise PlanError(
             source, [Problem("", f"a plan must be a mapping, got {_json_type(document)}")]
@@ -587,7 +603,7 @@ def parse_plan(text: str, source: str) -> Plan:
         raise PlanError(source, problems)
     plan, problems = _semantic_problems(document, source)
     if plan is None:
-        raise PlanError(source, problems)
+        raise PlanError(source, sorted(problems, key=_natural_key))
     return plan
 
 
