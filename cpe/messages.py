@@ -64,6 +64,7 @@ JOB_LIST = "JOB_LIST"
 ACTIVITY_STATUS = "ACTIVITY_STATUS"
 ACTIVITY_LIST = "ACTIVITY_LIST"
 COMMAND_REJECTED = "COMMAND_REJECTED"
+CANCEL_REQUESTED = "CANCEL_REQUESTED"  # acknowledges CANCEL_JOB; WORKFLOW_CANCELED follows
 
 FINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_CANCELED})
 
@@ -77,6 +78,11 @@ INPUT_TOO_LARGE = "INPUT_TOO_LARGE"
 CLIENT_MISMATCH = "CLIENT_MISMATCH"
 UNKNOWN_JOB = "UNKNOWN_JOB"
 UNKNOWN_ACTIVITY = "UNKNOWN_ACTIVITY"
+WRONG_DOMAIN = "WRONG_DOMAIN"
+JOB_CLOSED = "JOB_CLOSED"
+NOT_SUPPORTED = "NOT_SUPPORTED"
+SWF_REJECTED = "SWF_REJECTED"
+INTERNAL_ERROR = "INTERNAL_ERROR"
 
 MAX_SWF_INPUT = 32768
 # SWF forbids ':', '/', '|' and control characters in a workflowId; we also keep '.' for
@@ -335,6 +341,43 @@ def command_rejected(job_id: str | None, reason: str, details: str) -> dict[str,
         "reason": reason,
         "details": details,
     }
+
+
+def cancel_requested(job_id: str, workflow: Mapping[str, str]) -> dict[str, Any]:
+    """The answer to CANCEL_JOB: SWF took the request; WORKFLOW_CANCELED comes later."""
+    return event(CANCEL_REQUESTED, job_id, workflow)
+
+
+def job_status(
+    job_id: str, workflow: Mapping[str, str], status: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The answer to GET_JOB_STATUS; ``status`` holds status, steps, times and ``asOf``."""
+    return event(JOB_STATUS, job_id, workflow, **status)
+
+
+def activity_status(
+    job_id: str, workflow: Mapping[str, str], activity: Mapping[str, Any], as_of: float
+) -> dict[str, Any]:
+    """The answer to GET_ACTIVITY_STATUS: one step of a job (``activity`` has its state)."""
+    return event(ACTIVITY_STATUS, job_id, workflow, activity, asOf=as_of)
+
+
+def activity_list(
+    job_id: str | None,
+    workflow: Mapping[str, str] | None,
+    activities: list[dict[str, Any]],
+    as_of: float,
+) -> dict[str, Any]:
+    """The answer to GET_ACTIVITY_LIST: a job's activities, or (no jobId) those of open jobs."""
+    if workflow is not None and job_id is not None:
+        return event(ACTIVITY_LIST, job_id, workflow, activities=activities, asOf=as_of)
+    data = {"activities": activities, "asOf": as_of}
+    return {"time": _now(), "type": ACTIVITY_LIST, "jobId": None, "data": data}
+
+
+def job_list(jobs: list[dict[str, Any]], as_of: float) -> dict[str, Any]:
+    """The answer to GET_JOB_LIST; not about one job, so ``jobId`` is null and no workflow."""
+    return {"time": _now(), "type": JOB_LIST, "jobId": None, "data": {"jobs": jobs, "asOf": as_of}}
 
 
 def decode_json(text: str | None) -> Any:

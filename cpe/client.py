@@ -1,0 +1,232 @@
+"""The Python client SDK: send commands to a CPE stack, read its events back.
+
+    client = Client.from_config()                    # ./cpe.yaml, first configured client
+    job_id = client.start_job({"asset": "s3://..."}, workflow=("Transcode", "1.0"))
+    final = client.wait(job_id, timeout=600)         # WORKFLOW_COMPLETED / _FAILED / _CANCELED
+
+Commands go out in the original CPE envelope (``time, type, jobId, data``; START_JOB's data
+carries ``workflow`` and ``client``), so this SDK and the original PHP one can share a stack.
+Events are read from the client's output queue; a reader that filters (one job, one event
+type) deletes only what it yields and releases everything else at once for other readers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from cpe import aws, messages
+from cpe.config import ClientSettings, Settings, load_settings
+from cpe.errors import CommandRejected, ConfigError, CPEError, UnknownResource
+from cpe.sqs import Message, SqsGateway
+
+Event = dict[str, Any]
+Predicate = Callable[[Event], bool]
+DEFAULT_TIMEOUT = 30.0
+_IDLE_PAUSE = 0.2  # after a receive that brought only others' events, so readers never spin
+
+
+class JobTimeout(CPEError, TimeoutError):
+    """``wait`` (or a query) saw no matching answer in time."""
+
+    def __init__(self, what: str, timeout: float) -> None:
+        self.what = what
+        self.timeout = timeout
+        super().__init__(f"no {what} within {timeout:g} s")
+
+
+class _EventQueue(SqsGateway):
+    """The SQS gateway plus the one call a sharing reader needs."""
+
+    # TODO(gateways): move release() into cpe.sqs.SqsGateway (ChangeMessageVisibility).
+    def release(self, url: str, receipt: str) -> None:
+        # An expired receipt means the message is visible again anyway.
+        with contextlib.suppress(UnknownResource):
+            aws.call(
+                "ChangeMessageVisibility",
+                self._client.change_message_visibility,
+                QueueUrl=url,
+                ReceiptHandle=receipt,
+                VisibilityTimeout=0,
+            )
+
+
+def workflow_spec(workflow: tuple[str, str] | str) -> tuple[str, str | None]:
+    """``("Name", "1.0")``, ``"Name:1.0"`` or ``"Name"`` (version left to resolve)."""
+    if isinstance(workflow, tuple):
+        return workflow[0], workflow[1]
+    name, _, version = workflow.partition(":")
+    return name, version or None
+
+
+class Client:
+    def __init__(self, settings: Settings, client: str | None = None) -> None:
+        self.settings = settings
+        self.config = self._pick(settings, client)
+        self._sqs = _EventQueue(aws.sqs_client(settings.aws))
+        self._urls: tuple[str, str] | None = None
+
+    @classmethod
+    def from_config(cls, path: str | Path | None = None, client: str | None = None) -> Client:
+        return cls(load_settings(path), client)
+
+    @staticmethod
+    def _pick(settings: Settings, name: str | None) -> ClientSettings:
+        if not settings.clients:
+            raise ConfigError(str(settings.source), "clients", "no client is configured")
+        if name is None:
+            return settings.clients[0]
+        try:
+            return settings.client(name)
+        except KeyError:
+            known = ", ".join(c.name for c in settings.clients)
+            raise ConfigError(
+                str(settings.source), "clients", f"no client named {name!r} (configured: {known})"
+            ) from None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def _queue_urls(self) -> tuple[str, str]:
+        """(input, output) URLs, resolved once (created if missing, as the stack would)."""
+        if self._urls is None:
+            self._urls = (
+                self._sqs.ensure_queue(self.config.input_queue, dead_letter=True),
+                self._sqs.ensure_queue(self.config.output_queue),
+            )
+        return self._urls
+
+    # --- commands ---------------------------------------------------------------------
+
+    def send_command(self, command_type: str, job_id: str | None, data: Mapping[str, Any]) -> None:
+        envelope = {
+            "time": round(time.time(), 3),
+            "type": command_type,
+            "jobId": job_id,
+            "data": dict(data),
+        }
+        self._sqs.send_json(self._queue_urls()[0], envelope)
+
+    def start_job(
+        self,
+        input: Mapping[str, Any],
+        workflow: tuple[str, str] | str,
+        job_id: str | None = None,
+        *,
+        execution_timeout: int | None = None,
+    ) -> str:
+        """Send START_JOB; returns the jobId (a new uuid4 hex unless given)."""
+        name, version = workflow_spec(workflow)
+        if version is None:
+            raise ValueError(
+                f"workflow {name!r} needs a version ('Name:version' or (name, version))"
+            )
+        job_id = job_id or uuid.uuid4().hex
+        input_url, output_url = self._queue_urls()
+        spec: dict[str, Any] = {
+            "name": name,
+            "version": version,
+            "domain": self.settings.domain,
+            "taskList": self.settings.decider_task_list,
+        }
+        if execution_timeout is not None:
+            spec["executionStartToCloseTimeout"] = execution_timeout
+        data = {
+            **input,
+            "workflow": spec,
+            "client": {"name": self.name, "queues": {"input": input_url, "output": output_url}},
+        }
+        self.send_command(messages.START_JOB, job_id, data)
+        return job_id
+
+    def cancel_job(self, job_id: str) -> None:
+        """Ask for the job to be cancelled; CANCEL_REQUESTED, then WORKFLOW_CANCELED follow."""
+        self.send_command(messages.CANCEL_JOB, job_id, {})
+
+    def job_status(self, job_id: str, timeout: float = DEFAULT_TIMEOUT) -> Event:
+        """The JOB_STATUS answer (raises CommandRejected if the stack refused the query)."""
+        self.send_command(messages.GET_JOB_STATUS, job_id, {})
+        return self._answer(job_id, messages.JOB_STATUS, timeout)
+
+    def activity_status(
+        self, job_id: str, activity_id: str, timeout: float = DEFAULT_TIMEOUT
+    ) -> Event:
+        self.send_command(messages.GET_ACTIVITY_STATUS, job_id, {"activityId": activity_id})
+        return self._answer(job_id, messages.ACTIVITY_STATUS, timeout)
+
+    def list_jobs(
+        self,
+        status: str = "all",
+        since_seconds: float | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> list[dict[str, Any]]:
+        """This client's open and recently closed jobs, newest first."""
+        data: dict[str, Any] = {"status": status}
+        if since_seconds is not None:
+            data["sinceSeconds"] = since_seconds
+        self.send_command(messages.GET_JOB_LIST, None, data)
+        answer = self._answer(None, messages.JOB_LIST, timeout)
+        return list(answer["data"]["jobs"])
+
+    def _answer(self, job_id: str | None, answer_type: str, timeout: float) -> Event:
+        def wanted(event: Event) -> bool:
+            if event.get("jobId") != job_id:
+                return False
+            return event.get("type") in (answer_type, messages.COMMAND_REJECTED)
+
+        for event in self._matching(wanted, timeout):
+            if event["type"] == messages.COMMAND_REJECTED:
+                raise CommandRejected(event["reason"], event.get("details", ""), job_id)
+            return event
+        raise JobTimeout(f"{answer_type} answer for job {job_id}", timeout)
+
+    # --- events -----------------------------------------------------------------------
+
+    def events(self, job_id: str | None = None, wait: float | None = 20.0) -> Iterator[Event]:
+        """Decoded events (of one job if given) for up to ``wait`` seconds (None: forever).
+
+        Each event is deleted from the queue once the loop body asked for the next one; events
+        of other jobs are put back at once for other readers.
+        """
+        return self._matching(lambda e: job_id is None or e.get("jobId") == job_id, wait)
+
+    def wait(self, job_id: str, timeout: float) -> Event:
+        """The job's final event (WORKFLOW_COMPLETED, _FAILED or _CANCELED)."""
+        for event in self.events(job_id, wait=timeout):
+            if event.get("type") in messages.FINAL_EVENTS:
+                return event
+        raise JobTimeout(f"final event for job {job_id}", timeout)
+
+    def _matching(self, wanted: Predicate, wait: float | None) -> Iterator[Event]:
+        output_url = self._queue_urls()[1]
+        deadline = None if wait is None else time.monotonic() + wait
+        while deadline is None or time.monotonic() < deadline:
+            left = 20.0 if deadline is None else deadline - time.monotonic()
+            batch = self._sqs.receive(output_url, wait_seconds=max(0, min(20, int(left))))
+            found = False
+            for index, message in enumerate(batch):
+                event = _decode(message)
+                if event is None or not wanted(event):
+                    self._sqs.release(output_url, message.receipt)
+                    continue
+                found = True
+                try:
+                    yield event
+                except GeneratorExit:
+                    for rest in batch[index + 1 :]:
+                        self._sqs.release(output_url, rest.receipt)
+                    self._sqs.delete(output_url, message.receipt)
+                    raise
+                self._sqs.delete(output_url, message.receipt)
+            if batch and not found:
+                time.sleep(_IDLE_PAUSE)
+
+
+def _decode(message: Message) -> Event | None:
+    event = messages.decode_json(message.body)
+    return event if isinstance(event, dict) else None
