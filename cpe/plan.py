@@ -206,7 +206,16 @@ class _Float(float, _Number):
 
 
 class _PlanLoader(yaml.SafeLoader):
-    pass
+    """SafeLoader where only true/false are booleans: ``on:`` (a retry key) stays a string."""
+
+
+_PlanLoader.yaml_implicit_resolvers = {
+    first: [entry for entry in resolvers if entry[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_PlanLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
