@@ -22,12 +22,13 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 from cpe import aws
 from cpe.config import AwsSettings
-from cpe.errors import AWSError
+from cpe.errors import AWSError, EndpointUnavailable
 from cpe.swf import ActivityTask, SwfGateway
 
 _ATTEMPT = re.compile(r"#(\d+)$")
@@ -54,20 +55,43 @@ def run_task(swf: SwfGateway, task: ActivityTask) -> str:
         spec = {"result": spec}
     deadline = time.monotonic() + float(spec.get("sleep", 0))
     while time.monotonic() < deadline:
-        if swf.heartbeat(task.token):
-            swf.cancel_activity(task.token, "canceled on request")
+        if _heartbeat(swf, task):
+            _insist(lambda: swf.cancel_activity(task.token, "canceled on request"))
             return "canceled"
         time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
     if "fail" in spec:
         failure = spec["fail"]
-        swf.fail_activity(task.token, failure.get("reason", "FAILED"), failure.get("details", ""))
+        reason, details = failure.get("reason", "FAILED"), failure.get("details", "")
+        _insist(lambda: swf.fail_activity(task.token, reason, details))
         return "failed"
-    if attempt_of(task.activity_id) <= int(spec.get("fail_attempts", 0)):
-        swf.fail_activity(task.token, "FLAKY", f"attempt {attempt_of(task.activity_id)} fails")
+    attempt = attempt_of(task.activity_id)
+    if attempt <= int(spec.get("fail_attempts", 0)):
+        _insist(lambda: swf.fail_activity(task.token, "FLAKY", f"attempt {attempt} fails"))
         return "failed"
     result = spec.get("result", {"ok": True, "activityId": task.activity_id, "input": spec})
-    swf.complete_activity(task.token, json.dumps(result))
+    _insist(lambda: swf.complete_activity(task.token, json.dumps(result)))
     return "completed"
+
+
+def _heartbeat(swf: SwfGateway, task: ActivityTask) -> bool:
+    """Whether a cancel was requested; an endpoint restarting meanwhile is not fatal."""
+    try:
+        return swf.heartbeat(task.token)
+    except EndpointUnavailable:
+        return False
+
+
+def _insist(respond: Callable[[], None], patience: float = 30.0) -> None:
+    """Report the outcome even across an endpoint restart (as a real worker must)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            respond()
+            return
+        except EndpointUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 def main(argv: list[str] | None = None) -> int:
