@@ -182,7 +182,11 @@ _COMMAND_SCHEMAS: dict[str, dict[str, Any]] = {
             }
         },
     },
-    GET_ACTIVITY_LIST: {"type": "object", "properties": {"jobId": _JOB_ID}},
+    # Without a jobId: the activities of all the client's open jobs.
+    GET_ACTIVITY_LIST: {
+        "type": "object",
+        "properties": {"jobId": {"anyOf": [_JOB_ID, {"type": "null"}]}},
+    },
 }
 
 

@@ -164,6 +164,9 @@ def test_each_client_gets_its_own_answers(stack: DaemonSet, emulator: EmulatorPr
 def schedule_first_step(emulator: EmulatorProcess) -> None:
     """Stand in for a decider once: schedule activity 'First' of the waiting run."""
     swf = emulator.client("swf")
+    swf.register_activity_type(
+        domain="cpe-test", name="InputEchoActivity", version="1", defaultTaskList={"name": "x"}
+    )
     task = swf.poll_for_decision_task(domain="cpe-test", taskList={"name": "cpe-decisions"})
     assert task.get("taskToken"), "no decision task"
     swf.respond_decision_task_completed(
