@@ -144,20 +144,27 @@ class Client:
         self.send_command(messages.START_JOB, job_id, data)
         return job_id
 
-    def cancel_job(self, job_id: str) -> None:
-        """Ask for the job to be cancelled; CANCEL_REQUESTED, then WORKFLOW_CANCELED follow."""
+    def cancel_job(self, job_id: str, timeout: float | None = None) -> Event | None:
+        """Ask for the job to be cancelled; CANCEL_REQUESTED, then WORKFLOW_CANCELED follow.
+
+        With a ``timeout``, waits for the acknowledgement (raising CommandRejected if the job
+        is unknown or already closed) and returns it.
+        """
         self.send_command(messages.CANCEL_JOB, job_id, {})
+        if timeout is None:
+            return None
+        return self.answer(job_id, messages.CANCEL_REQUESTED, timeout)
 
     def job_status(self, job_id: str, timeout: float = DEFAULT_TIMEOUT) -> Event:
         """The JOB_STATUS answer (raises CommandRejected if the stack refused the query)."""
         self.send_command(messages.GET_JOB_STATUS, job_id, {})
-        return self._answer(job_id, messages.JOB_STATUS, timeout)
+        return self.answer(job_id, messages.JOB_STATUS, timeout)
 
     def activity_status(
         self, job_id: str, activity_id: str, timeout: float = DEFAULT_TIMEOUT
     ) -> Event:
         self.send_command(messages.GET_ACTIVITY_STATUS, job_id, {"activityId": activity_id})
-        return self._answer(job_id, messages.ACTIVITY_STATUS, timeout)
+        return self.answer(job_id, messages.ACTIVITY_STATUS, timeout)
 
     def list_jobs(
         self,
@@ -170,10 +177,12 @@ class Client:
         if since_seconds is not None:
             data["sinceSeconds"] = since_seconds
         self.send_command(messages.GET_JOB_LIST, None, data)
-        answer = self._answer(None, messages.JOB_LIST, timeout)
+        answer = self.answer(None, messages.JOB_LIST, timeout)
         return list(answer["data"]["jobs"])
 
-    def _answer(self, job_id: str | None, answer_type: str, timeout: float) -> Event:
+    def answer(self, job_id: str | None, answer_type: str, timeout: float) -> Event:
+        """The next ``answer_type`` event for ``job_id``; raises CommandRejected or JobTimeout."""
+
         def wanted(event: Event) -> bool:
             if event.get("jobId") != job_id:
                 return False
