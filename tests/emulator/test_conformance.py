@@ -1,6 +1,6 @@
 """Conformance: each test checks one AWS SWF behaviour that stock moto 5.2 gets wrong.
 
-Every test runs against the emulator as a separate process (the ``emulator`` fixture, 2 s polls).
+Tests run against one emulator process per module (2 s polls), each test on a fresh domain.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from tests.emulator.conftest import (
     ACT_TYPE,
     ACTIVITIES,
     DECISIONS,
-    DOMAIN,
     WF_TYPE,
     Swf,
     complete,
@@ -97,7 +96,7 @@ def test_request_cancel_workflow_execution(swf: Swf) -> None:
     {API}API_RequestCancelWorkflowExecution.html"""
     execution = swf.start()
     swf.decide(swf.poll_decision()["taskToken"])
-    swf.client.request_cancel_workflow_execution(domain=DOMAIN, **execution)
+    swf.client.request_cancel_workflow_execution(domain=swf.domain, **execution)
     task = swf.poll_decision()
     assert task["events"][-3]["eventType"] == "WorkflowExecutionCancelRequested"
     assert swf.describe(execution)["executionInfo"]["cancelRequested"] is True
@@ -113,7 +112,7 @@ def test_request_cancel_activity_task_reaches_the_heartbeat(swf: Swf) -> None:
     execution, activity = started_activity(swf)
     heartbeat = swf.client.record_activity_task_heartbeat
     assert heartbeat(taskToken=activity["taskToken"])["cancelRequested"] is False
-    swf.client.signal_workflow_execution(domain=DOMAIN, signalName="stop", **execution)
+    swf.client.signal_workflow_execution(domain=swf.domain, signalName="stop", **execution)
     cancel = {
         "decisionType": "RequestCancelActivityTask",
         "requestCancelActivityTaskDecisionAttributes": {"activityId": "a1"},
@@ -136,15 +135,15 @@ def test_at_most_one_decision_task_scheduled(swf: Swf) -> None:
     {API}API_PollForDecisionTask.html"""
     execution = swf.start()
     for name in ("s1", "s2"):
-        swf.client.signal_workflow_execution(domain=DOMAIN, signalName=name, **execution)
+        swf.client.signal_workflow_execution(domain=swf.domain, signalName=name, **execution)
     task = swf.poll_decision()
     for name in ("s3", "s4"):
-        swf.client.signal_workflow_execution(domain=DOMAIN, signalName=name, **execution)
+        swf.client.signal_workflow_execution(domain=swf.domain, signalName=name, **execution)
     assert swf.types(execution).count("DecisionTaskScheduled") == 1
     swf.decide(task["taskToken"])
     assert swf.types(execution).count("DecisionTaskScheduled") == 2
     assert (
-        swf.client.count_pending_decision_tasks(domain=DOMAIN, taskList={"name": DECISIONS})[
+        swf.client.count_pending_decision_tasks(domain=swf.domain, taskList={"name": DECISIONS})[
             "count"
         ]
         == 1
@@ -157,7 +156,7 @@ def test_close_decision_with_unhandled_events_fails(swf: Swf) -> None:
     {API}API_CompleteWorkflowExecutionFailedEventAttributes.html"""
     execution = swf.start()
     task = swf.poll_decision()
-    swf.client.signal_workflow_execution(domain=DOMAIN, signalName="late", **execution)
+    swf.client.signal_workflow_execution(domain=swf.domain, signalName="late", **execution)
     swf.decide(task["taskToken"], complete())
     types = swf.types(execution)
     assert "CompleteWorkflowExecutionFailed" in types
@@ -236,14 +235,16 @@ def test_history_pages_and_reverse_order(swf: Swf) -> None:
     reverseOrder. {API}API_GetWorkflowExecutionHistory.html"""
     execution = swf.start()
     for index in range(23):
-        swf.client.signal_workflow_execution(domain=DOMAIN, signalName=f"s{index}", **execution)
-    full = swf.client.get_workflow_execution_history(domain=DOMAIN, execution=execution)["events"]
+        swf.client.signal_workflow_execution(domain=swf.domain, signalName=f"s{index}", **execution)
+    full = swf.client.get_workflow_execution_history(domain=swf.domain, execution=execution)[
+        "events"
+    ]
     assert len(full) == 25
     pages, token = [], None
     while True:
         kwargs = {"nextPageToken": token} if token else {}
         page = swf.client.get_workflow_execution_history(
-            domain=DOMAIN, execution=execution, maximumPageSize=10, **kwargs
+            domain=swf.domain, execution=execution, maximumPageSize=10, **kwargs
         )
         pages.append(page["events"])
         token = page.get("nextPageToken")
@@ -252,7 +253,7 @@ def test_history_pages_and_reverse_order(swf: Swf) -> None:
     assert [len(p) for p in pages] == [10, 10, 5]
     assert [e for p in pages for e in p] == full
     reverse = swf.client.get_workflow_execution_history(
-        domain=DOMAIN, execution=execution, reverseOrder=True
+        domain=swf.domain, execution=execution, reverseOrder=True
     )
     assert reverse["events"] == full[::-1]
 
@@ -262,7 +263,7 @@ def test_decision_task_pages(swf: Swf) -> None:
     returns the rest of the same task. {API}API_PollForDecisionTask.html"""
     execution = swf.start()
     for index in range(10):
-        swf.client.signal_workflow_execution(domain=DOMAIN, signalName=f"s{index}", **execution)
+        swf.client.signal_workflow_execution(domain=swf.domain, signalName=f"s{index}", **execution)
     first = swf.poll_decision(maximumPageSize=5)
     second = swf.poll_decision(maximumPageSize=5, nextPageToken=first["nextPageToken"])
     third = swf.poll_decision(maximumPageSize=5, nextPageToken=second["nextPageToken"])
@@ -278,7 +279,7 @@ def test_start_at_previous_started_event(swf: Swf) -> None:
     execution = swf.start()
     first = swf.poll_decision()
     swf.decide(first["taskToken"])
-    swf.client.signal_workflow_execution(domain=DOMAIN, signalName="go", **execution)
+    swf.client.signal_workflow_execution(domain=swf.domain, signalName="go", **execution)
     second = swf.poll_decision(startAtPreviousStartedEvent=True)
     assert second["previousStartedEventId"] == first["startedEventId"]
     assert second["events"][0]["eventId"] == first["startedEventId"] + 1
@@ -288,10 +289,10 @@ def test_start_at_previous_started_event(swf: Swf) -> None:
 # -- validation --------------------------------------------------------------------------------
 
 
-def test_none_timeouts_are_accepted(emulator: EmulatorProcess) -> None:
+def test_none_timeouts_are_accepted(shared_emulator: EmulatorProcess) -> None:
     """ "NONE" is a valid value for task and activity timeouts (no limit); the run proceeds.
     {API}API_RegisterActivityType.html"""
-    swf = Swf(emulator)
+    swf = Swf(shared_emulator, "none-timeouts")
     swf.setup(defaultTaskHeartbeatTimeout="NONE", defaultTaskStartToCloseTimeout="NONE")
     swf.start(taskStartToCloseTimeout="NONE")
     swf.decide(swf.poll_decision()["taskToken"], schedule())
@@ -305,7 +306,7 @@ def test_invalid_timeouts_are_validation_errors(swf: Swf) -> None:
     {API}API_StartWorkflowExecution.html"""
     calls = [
         lambda: swf.client.register_activity_type(
-            domain=DOMAIN, name="Bad", version="1", defaultTaskHeartbeatTimeout="soon"
+            domain=swf.domain, name="Bad", version="1", defaultTaskHeartbeatTimeout="soon"
         ),
         lambda: swf.start(taskStartToCloseTimeout="-5"),
         lambda: swf.start(executionStartToCloseTimeout="NONE"),
@@ -380,23 +381,30 @@ def test_list_filters_and_open_counts(swf: Swf) -> None:
         swf.start(f"plain-{index}")
     since = {"oldestDate": time.time() - 60}
     listing = swf.client.list_open_workflow_executions
-    assert len(listing(domain=DOMAIN, startTimeFilter=since)["executionInfos"]) == 4
-    blue = listing(domain=DOMAIN, startTimeFilter=since, tagFilter={"tag": "blue"})[
+    assert len(listing(domain=swf.domain, startTimeFilter=since)["executionInfos"]) == 4
+    blue = listing(domain=swf.domain, startTimeFilter=since, tagFilter={"tag": "blue"})[
         "executionInfos"
     ]
     assert [i["execution"] for i in blue] == [tagged]
-    by_id = listing(domain=DOMAIN, startTimeFilter=since, executionFilter={"workflowId": "plain-1"})
+    by_id = listing(
+        domain=swf.domain, startTimeFilter=since, executionFilter={"workflowId": "plain-1"}
+    )
     assert len(by_id["executionInfos"]) == 1
-    by_type = listing(domain=DOMAIN, startTimeFilter=since, typeFilter={"name": WF_TYPE["name"]})
+    by_type = listing(
+        domain=swf.domain, startTimeFilter=since, typeFilter={"name": WF_TYPE["name"]}
+    )
     assert len(by_type["executionInfos"]) == 4
-    page = listing(domain=DOMAIN, startTimeFilter=since, maximumPageSize=3)
+    page = listing(domain=swf.domain, startTimeFilter=since, maximumPageSize=3)
     rest = listing(
-        domain=DOMAIN, startTimeFilter=since, maximumPageSize=3, nextPageToken=page["nextPageToken"]
+        domain=swf.domain,
+        startTimeFilter=since,
+        maximumPageSize=3,
+        nextPageToken=page["nextPageToken"],
     )
     assert len(page["executionInfos"]) + len(rest["executionInfos"]) == 4
-    swf.client.terminate_workflow_execution(domain=DOMAIN, workflowId="plain-0")
+    swf.client.terminate_workflow_execution(domain=swf.domain, workflowId="plain-0")
     closed = swf.client.list_closed_workflow_executions(
-        domain=DOMAIN, closeTimeFilter=since, closeStatusFilter={"status": "TERMINATED"}
+        domain=swf.domain, closeTimeFilter=since, closeStatusFilter={"status": "TERMINATED"}
     )["executionInfos"]
     assert [i["execution"]["workflowId"] for i in closed] == ["plain-0"]
     counts = swf.describe(tagged)["openCounts"]
@@ -409,10 +417,14 @@ def test_count_pending_activity_tasks(swf: Swf) -> None:
     {API}API_CountPendingActivityTasks.html"""
     swf.start()
     swf.decide(swf.poll_decision()["taskToken"], schedule("a1"), schedule("a2"))
-    count = swf.client.count_pending_activity_tasks(domain=DOMAIN, taskList={"name": ACTIVITIES})
+    count = swf.client.count_pending_activity_tasks(
+        domain=swf.domain, taskList={"name": ACTIVITIES}
+    )
     assert count["count"] == 2
     swf.poll_activity()
-    count = swf.client.count_pending_activity_tasks(domain=DOMAIN, taskList={"name": ACTIVITIES})
+    count = swf.client.count_pending_activity_tasks(
+        domain=swf.domain, taskList={"name": ACTIVITIES}
+    )
     assert count["count"] == 1
 
 
