@@ -14,8 +14,10 @@ import time
 from typing import Any
 
 from moto.core.common_types import TYPE_RESPONSE
-from moto.sqs.models import Message, SQSBackend, sqs_backends
+from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 from moto.sqs.responses import SQSResponse
+
+from emulator.tracking import stop_tracking
 
 SQS_LOCK = threading.RLock()
 # Bumped on every SQS call so persistence knows when a snapshot is due.
@@ -62,6 +64,7 @@ def install() -> None:
     backend must live there rather than in a private instance.
     """
     sqs_backends.backend = EmuSQSBackend
+    stop_tracking(Message, Queue)  # else every message ever sent stays in memory
 
 
 def all_backends() -> dict[str, dict[str, Any]]:

@@ -19,6 +19,8 @@ from moto.swf.models.domain import Domain
 from moto.swf.models.generic_type import GenericType
 from moto.swf.models.workflow_execution import WorkflowExecution
 
+from emulator.tracking import stop_tracking
+
 # SWF caps every duration at one year; "NONE" means unlimited where SWF allows it.
 MAX_TIMEOUT_SECONDS = 31_536_000
 
@@ -197,3 +199,7 @@ class EmuRun(WorkflowExecution):
         if self.latest_activity_task_timestamp:
             hsh["latestActivityTaskTimestamp"] = self.latest_activity_task_timestamp
         return hsh
+
+
+# Runs are pruned after retention; moto's instance list must not keep them alive.
+stop_tracking(EmuRun)
