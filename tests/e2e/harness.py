@@ -10,8 +10,8 @@
 
 What is copied is exactly what a user runs (supervisord.conf, cpe.yaml, plans/, examples/);
 the copy differs only where a test machine needs it to: a free port instead of 4566, short
-long polls (the emulator's ``--poll-timeout``), short heartbeat timeouts so that a lost worker
-is noticed in seconds, a small pool (through supervisord.local.conf, the documented way).
+long polls (the emulator's ``--poll-timeout``), short heartbeat and decision-task timeouts so
+that work held by a killed process is handed out again in seconds, a small pool (through supervisord.local.conf, the documented way).
 Every process of the stack inherits a marker variable, so leftovers are found by it even after
 they have been orphaned.
 """
@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[2]
 COPIED = ("supervisord.conf", "cpe.yaml", "plans", "examples")
 MARKER = "CPE_E2E_STACK"
 PROGRAMS_TIMEOUT = 60.0
+DECISION_TIMEOUT = 10  # seconds a decision task held by a killed decider blocks its run
 FINAL_EVENTS = frozenset({"WORKFLOW_COMPLETED", "WORKFLOW_FAILED", "WORKFLOW_CANCELED"})
 
 
@@ -67,7 +68,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: floa
 
 
 def _rewrite_timeouts(plan_file: Path, heartbeat_timeout: int) -> None:
+    """Short timeouts, so that a task or decision lost with a killed process returns soon."""
     plan = yaml.safe_load(plan_file.read_text(encoding="utf-8"))
+    plan["default_task_start_to_close_timeout"] = str(DECISION_TIMEOUT)
     for activity in plan.get("activities", []):
         activity["heartbeat_timeout"] = str(heartbeat_timeout)
     plan_file.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")

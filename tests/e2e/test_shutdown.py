@@ -23,7 +23,7 @@ def test_stopping_the_pool_lets_running_tasks_finish_and_leaves_no_process(
     tmp_path: Path,
 ) -> None:
     with running_stack(tmp_path, pool_size=2) as stack:
-        job = stack.submit("plans/word-count.yaml", "examples/jobs/word-count.json", pace_seconds=4)
+        job = stack.submit("plans/word-count.yaml", "examples/jobs/word-count.json", pace_seconds=3)
         in_flight = stack.events.wait(
             lambda: {a for a in running_tasks(stack, job) if a.startswith("CountWords")},
             60,
@@ -60,6 +60,6 @@ def test_stopping_the_pool_lets_running_tasks_finish_and_leaves_no_process(
 def test_shutting_down_with_tasks_running_leaves_no_process(tmp_path: Path) -> None:
     # running_stack shuts down with `supervisorctl shutdown` and fails if anything is left.
     with running_stack(tmp_path, pool_size=2) as stack:
-        job = stack.submit("plans/word-count.yaml", "examples/jobs/word-count.json", pace_seconds=8)
+        job = stack.submit("plans/word-count.yaml", "examples/jobs/word-count.json", pace_seconds=4)
         stack.events.wait(lambda: running_tasks(stack, job), 60, "a task running")
         assert wait_for(stack.task_children, 10, "task child processes")
