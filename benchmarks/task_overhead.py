@@ -33,9 +33,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cpe.activity_poller  # noqa: E402,F401  (the real poller's imports: boto3, gateways)
-from cpe.activities import Context, TaskIds  # noqa: E402
-from cpe.runner import Child, Completed, Policy, Shutdown, Task, supervise  # noqa: E402
+import cpe.activity_poller  # noqa: F401  (the real poller's imports: boto3, gateways)
+from cpe.activities import Context, TaskIds
+from cpe.runner import Child, Completed, Policy, Shutdown, Task, supervise
 
 IDS = TaskIds("job", "client.job", "run", "Step")
 INPUT = json.dumps({"asset": "s3://bucket/key", "options": {"preset": "720p"}})
@@ -76,7 +76,9 @@ POLICY = Policy(heartbeat_interval=20.0)
 
 
 def runner_fork() -> None:
-    outcome = supervise(Child.start(Task(IDS, INPUT, handler=empty)), _NoHooks(), POLICY, Shutdown())
+    outcome = supervise(
+        Child.start(Task(IDS, INPUT, handler=empty)), _NoHooks(), POLICY, Shutdown()
+    )
     assert isinstance(outcome, Completed), outcome
 
 
@@ -90,7 +92,7 @@ def multiprocessing_run(method: str) -> Callable[[], None]:
 
     def run() -> None:
         parent, child = context.Pipe(duplex=False)
-        process = context.Process(target=_mp_child, args=(child,))
+        process = context.Process(target=_mp_child, args=(child,))  # type: ignore[attr-defined]
         process.start()
         child.close()
         parent.recv()
