@@ -27,6 +27,7 @@ from cpe.sqs import Message, SqsGateway
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
 DEFAULT_TIMEOUT = 30.0
+HOLD_SECONDS = 5.0
 _IDLE_PAUSE = 0.2  # after a receive that brought only others' events, so readers never spin
 
 
@@ -196,13 +197,27 @@ class Client:
 
     # --- events -----------------------------------------------------------------------
 
-    def events(self, job_id: str | None = None, wait: float | None = 20.0) -> Iterator[Event]:
+    def events(
+        self,
+        job_id: str | None = None,
+        wait: float | None = 20.0,
+        *,
+        include_answers: bool = False,
+    ) -> Iterator[Event]:
         """Decoded events (of one job if given) for up to ``wait`` seconds (None: forever).
 
-        Each event is deleted from the queue once the loop body asked for the next one; events
-        of other jobs are put back at once for other readers.
+        Each event is deleted from the queue once the loop body asked for the next one (or
+        stopped); events of other jobs are put back for other readers. Answers to queries
+        and cancels (JOB_STATUS, CANCEL_REQUESTED, ...) are left to whoever asked for them
+        unless ``include_answers``.
         """
-        return self._matching(lambda e: job_id is None or e.get("jobId") == job_id, wait)
+
+        def wanted(event: Event) -> bool:
+            if job_id is not None and event.get("jobId") != job_id:
+                return False
+            return include_answers or event.get("type") not in messages.ANSWER_EVENTS
+
+        return self._matching(wanted, wait)
 
     def wait(self, job_id: str, timeout: float) -> Event:
         """The job's final event (WORKFLOW_COMPLETED, _FAILED or _CANCELED)."""
@@ -214,26 +229,39 @@ class Client:
     def _matching(self, wanted: Predicate, wait: float | None) -> Iterator[Event]:
         output_url = self._queue_urls()[1]
         deadline = None if wait is None else time.monotonic() + wait
-        while deadline is None or time.monotonic() < deadline:
-            left = 20.0 if deadline is None else deadline - time.monotonic()
-            batch = self._sqs.receive(output_url, wait_seconds=max(0, min(20, int(left))))
-            found = False
-            for index, message in enumerate(batch):
-                event = _decode(message)
-                if event is None or not wanted(event):
-                    self._sqs.release(output_url, message.receipt)
-                    continue
-                found = True
-                try:
+        # Others' events are held (invisible) while we read on, so that the queue's oldest
+        # messages cannot hide ours forever, and released within HOLD_SECONDS for their readers.
+        held: list[tuple[float, str]] = []
+        yielded: str | None = None  # the receipt of the event the caller holds
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                held = self._release_old(output_url, held)
+                left = 20.0 if deadline is None else deadline - time.monotonic()
+                batch = self._sqs.receive(output_url, wait_seconds=max(0, min(20, int(left))))
+                found = False
+                for message in batch:
+                    event = _decode(message)
+                    if event is None or not wanted(event):
+                        held.append((time.monotonic(), message.receipt))
+                        continue
+                    found = True
+                    yielded = message.receipt
                     yield event
-                except GeneratorExit:
-                    for rest in batch[index + 1 :]:
-                        self._sqs.release(output_url, rest.receipt)
                     self._sqs.delete(output_url, message.receipt)
-                    raise
-                self._sqs.delete(output_url, message.receipt)
-            if batch and not found:
-                time.sleep(_IDLE_PAUSE)
+                    yielded = None
+                if batch and not found:
+                    time.sleep(_IDLE_PAUSE)
+        finally:  # also on GeneratorExit: the caller stopped after taking an event
+            if yielded is not None:
+                self._sqs.delete(output_url, yielded)
+            for _, receipt in held:
+                self._sqs.release(output_url, receipt)
+
+    def _release_old(self, url: str, held: list[tuple[float, str]]) -> list[tuple[float, str]]:
+        cutoff = time.monotonic() - HOLD_SECONDS
+        for _, receipt in (item for item in held if item[0] < cutoff):
+            self._sqs.release(url, receipt)
+        return [item for item in held if item[0] >= cutoff]
 
 
 def _decode(message: Message) -> Event | None:

@@ -67,6 +67,10 @@ COMMAND_REJECTED = "COMMAND_REJECTED"
 CANCEL_REQUESTED = "CANCEL_REQUESTED"  # acknowledges CANCEL_JOB; WORKFLOW_CANCELED follows
 
 FINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_CANCELED})
+# Answers to queries and cancels: they belong to whoever asked, not to a job's followers.
+ANSWER_EVENTS = frozenset(
+    {JOB_STATUS, JOB_LIST, ACTIVITY_STATUS, ACTIVITY_LIST, CANCEL_REQUESTED, COMMAND_REJECTED}
+)
 
 # Rejection reasons: stable strings clients can switch on.
 INVALID_JSON = "INVALID_JSON"
