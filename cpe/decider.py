@@ -39,7 +39,14 @@ from cpe.backoff import Backoff
 from cpe.config import Settings, load_settings
 from cpe.decide import decide
 from cpe.decider_notify import Job
-from cpe.errors import AWSError, CPEError, InvalidRequest, UnknownResource
+from cpe.errors import (
+    AWSError,
+    CPEError,
+    EndpointUnavailable,
+    InvalidRequest,
+    Throttled,
+    UnknownResource,
+)
 from cpe.plan import Plan, load_plans
 from cpe.sqs import SqsGateway
 from cpe.state import activity_id
@@ -238,18 +245,37 @@ class Decider:
             "decision task", events=len(task.events), startedEventId=task.started_event_id, **ids
         )
         decisions, run = self._decide(task, ids)
+        accepted = self._respond(task, decisions, ids)
+        if accepted is None:
+            return
+        _log.info("decided", decisions=_summary(accepted), **ids)
+        if decider_notify.closes(accepted):
+            self.cache.evict(task.workflow.run_id)
+        self._notify(task, accepted, run)
+
+    def _respond(
+        self, task: DecisionTask, decisions: list[dict[str, Any]], ids: Mapping[str, str]
+    ) -> list[dict[str, Any]] | None:
+        """The decisions SWF took, or None when it took none (nobody is told of those)."""
         try:
             self.swf.respond_decision(task.token, decisions)
-        except (InvalidRequest, UnknownResource) as exc:
-            # A stale token (the task timed out and went to another decider) or a closed run:
-            # SWF did not take these decisions, so nobody is told about them.
+            return decisions
+        except UnknownResource as exc:
+            # A stale token: the task timed out and went to another decider, or the run closed.
             self.cache.evict(task.workflow.run_id)
             _log.warning("decisions refused", error=exc.code, detail=exc.message, **ids)
-            return
-        _log.info("decided", decisions=_summary(decisions), **ids)
-        if decider_notify.closes(decisions):
+            return None
+        except (EndpointUnavailable, Throttled):
+            raise  # transient: the loop backs off and SWF hands the task out again
+        except AWSError as exc:
+            # Our decisions are malformed (a bug, a limit; botocore checks some before sending):
+            # replaying the task would repeat it forever, so fail the workflow instead.
             self.cache.evict(task.workflow.run_id)
-        self._notify(task, decisions, run)
+            _log.error("decisions rejected; failing the workflow", detail=str(exc), **ids)
+            reason = f"{DECIDER_ERROR}: SWF rejected the decisions ({exc.code})"
+            failure = [_fail(reason, f"{exc.message}\ndecisions: {_summary(decisions)}")]
+            self.swf.respond_decision(task.token, failure)
+            return failure
 
     def _decide(
         self, task: DecisionTask, ids: Mapping[str, str]

@@ -182,3 +182,31 @@ def test_a_bug_while_deciding_fails_that_workflow_with_the_ids_logged(
     assert "ZeroDivisionError" in failed["data"]["details"]
     assert "jobId=buggy" in caplog.text and task.workflow.run_id in caplog.text
     assert len(the_decider.cache) == 0
+
+
+def test_decisions_swf_rejects_fail_the_workflow_instead_of_looping(
+    make_decider: Callable[[], decider.Decider],
+    emulator: EmulatorProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def malformed(plan: Any, state: Any) -> list[dict[str, Any]]:
+        attributes = {"activityId": "no-type"}  # activityType is required
+        return [
+            {
+                "decisionType": "ScheduleActivityTask",
+                "scheduleActivityTaskDecisionAttributes": attributes,
+            }
+        ]
+
+    monkeypatch.setattr(decider, "decide", malformed)
+    the_decider = make_decider()
+    start_job(the_decider, "malformed")
+    task = poll(the_decider)
+    the_decider.handle(task)
+    the_decider.outbox.flush()
+
+    last = history(the_decider, task)[-1]
+    assert last["eventType"] == "WorkflowExecutionFailed"
+    reason = last["workflowExecutionFailedEventAttributes"]["reason"]
+    assert reason.startswith("DECIDER_ERROR: SWF rejected the decisions")
+    assert [e["type"] for e in client_events(emulator)] == ["WORKFLOW_FAILED"]
