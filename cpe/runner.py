@@ -34,7 +34,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
@@ -512,7 +512,6 @@ class _Report:
     has_heartbeat_details: bool = False
     cancel_requested_at: float | None = None
     next_heartbeat: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 def supervise(child: Child, hooks: Hooks, policy: Policy, shutdown: Shutdown) -> Outcome:
@@ -646,10 +645,10 @@ def _finish(
     _flush_pending(hooks, report)
     if report.cancel_requested_at is not None:
         return Canceled(f"the task stopped after the cancel request ({_describe(status)})")
-    return outcome_of(child, report, status)
+    return _outcome_of(child, report, status)
 
 
-def outcome_of(child: Child, report: _Report, status: ExitStatus) -> Outcome:
+def _outcome_of(child: Child, report: _Report, status: ExitStatus) -> Outcome:
     """Turn how the child ended, and what it said, into the task's outcome."""
     limit = child.task.limits
     if limit.cpu_seconds and _hit_cpu_limit(status, limit.cpu_seconds):
