@@ -41,6 +41,7 @@ _log = log.get("cpe.activity_poller")
 EXIT_OK = 0
 EXIT_STARTUP = 2
 UNKNOWN_ACTIVITY_TYPE = "UNKNOWN_ACTIVITY_TYPE"
+WORKER_ERROR = "WORKER_ERROR"
 MIN_EMPTY_POLL = 1.0  # an endpoint answering empty polls at once must not make us spin
 RESPOND_BUDGET = 60.0  # how long to keep retrying a response to SWF while it is unreachable
 
@@ -335,8 +336,19 @@ class ActivityPoller:
             )
             outcome: runner.Outcome = runner.Failed(UNKNOWN_ACTIVITY_TYPE, details)
         else:
-            outcome = self._run(item, task, reporter)
+            outcome = self._run_safely(item, task, reporter)
         self._report(task, reporter, outcome)
+
+    def _run_safely(
+        self, item: Runnable, task: ActivityTask, reporter: TaskReporter
+    ) -> runner.Outcome:
+        # A worker-side fault (fork refused, disk full, a bug) still answers SWF at once,
+        # instead of leaving the task to its start-to-close timeout.
+        try:
+            return self._run(item, task, reporter)
+        except Exception as exc:
+            _log.exception("task could not be run", error=repr(exc), **reporter.fields)
+            return runner.Failed(WORKER_ERROR, f"the worker could not run the task: {exc!r}")
 
     def _run(self, item: Runnable, task: ActivityTask, reporter: TaskReporter) -> runner.Outcome:
         spec = runner.Task(
