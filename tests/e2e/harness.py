@@ -85,6 +85,7 @@ class EventLog:
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._errors = 0
+        self.final_at: dict[str, float] = {}  # jobId -> time.monotonic() its end arrived
         self._thread = threading.Thread(target=self._drain, daemon=True, name="e2e-events")
         self._thread.start()
 
@@ -101,7 +102,10 @@ class EventLog:
 
     def _file(self, event: dict[str, Any]) -> None:
         with self._changed:
-            self._events[str(event.get("jobId"))].append(event)
+            job_id = str(event.get("jobId"))
+            self._events[job_id].append(event)
+            if event.get("type") in FINAL_EVENTS:
+                self.final_at.setdefault(job_id, time.monotonic())
             self._changed.notify_all()
 
     def of(self, job_id: str) -> list[dict[str, Any]]:
