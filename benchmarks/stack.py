@@ -18,6 +18,7 @@ invocation on its own emulator, for scale.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import statistics
 import sys
@@ -31,8 +32,6 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-import contextlib
 
 from tests.e2e.harness import SupervisedStack  # noqa: E402
 
