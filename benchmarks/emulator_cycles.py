@@ -26,8 +26,9 @@ DOMAIN, DECISIONS, ACTIVITIES = "bench", "bench-decisions", "bench-activities"
 WF_TYPE = {"name": "Bench", "version": "1"}
 ACT_TYPE = {"name": "Step", "version": "1"}
 STOCK_SERVER = """
-import sys, time
+import logging, sys, time
 from moto.server import ThreadedMotoServer
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
 server.start()
 print(f"emulator ready on http://127.0.0.1:{sys.argv[1]}", flush=True)
