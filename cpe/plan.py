@@ -395,9 +395,10 @@ def _step_name_problems(steps: Sequence[Step]) -> Iterator[Problem]:
         key = f"steps[{index}].name"
         if not step.name or step.name != step.name.strip():
             yield Problem(key, "a step name must be non-empty, without surrounding spaces")
-        elif _ID_FORBIDDEN.search(step.name) or "arn" in step.name:
+        elif _ID_FORBIDDEN.search(step.name) or step.name == "arn":
+            # SWF forbids the literal id "arn"; '#', '[' and ']' are ours (attempt/item suffixes).
             reason = "a step name is used as SWF activityId and must not contain : / | # [ ] "
-            yield Problem(key, reason + "control characters or the text 'arn'")
+            yield Problem(key, reason + "or control characters, nor be the literal string 'arn'")
         elif len(step.name) > MAX_STEP_NAME:
             yield Problem(key, f"a step name is at most {MAX_STEP_NAME} characters")
 
