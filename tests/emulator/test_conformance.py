@@ -25,8 +25,6 @@ from tests.emulator.conftest import (
 )
 from tests.support.emulator import EmulatorProcess
 
-API = "https://docs.aws.amazon.com/amazonswf/latest/apireference/"
-
 
 def error_code(excinfo: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> str:
     return str(excinfo.value.response["Error"]["Code"])
@@ -56,7 +54,7 @@ def started_activity(swf: Swf, **attributes: Any) -> tuple[dict[str, str], dict[
 
 def test_empty_decision_poll_waits_for_the_poll_timeout(swf: Swf) -> None:
     """PollForDecisionTask long-polls: with no task it waits up to the poll timeout (60 s on AWS;
-    2 s here) and returns an empty taskToken. {API}API_PollForDecisionTask.html"""
+    2 s here) and returns an empty taskToken. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_PollForDecisionTask.html"""
     started = time.monotonic()
     assert not swf.poll_decision().get("taskToken")
     assert time.monotonic() - started >= 1.9
@@ -64,7 +62,7 @@ def test_empty_decision_poll_waits_for_the_poll_timeout(swf: Swf) -> None:
 
 def test_decision_poll_wakes_when_a_task_is_scheduled(swf: Swf) -> None:
     """A waiting PollForDecisionTask returns as soon as a decision task is scheduled.
-    {API}API_PollForDecisionTask.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_PollForDecisionTask.html"""
     thread, box = in_thread(swf.poll_decision)
     execution = swf.start()
     thread.join()
@@ -74,7 +72,7 @@ def test_decision_poll_wakes_when_a_task_is_scheduled(swf: Swf) -> None:
 
 def test_activity_poll_wakes_when_a_task_is_scheduled(swf: Swf) -> None:
     """A waiting PollForActivityTask returns as soon as an activity task is scheduled, and an
-    empty one waits for the poll timeout. {API}API_PollForActivityTask.html"""
+    empty one waits for the poll timeout. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_PollForActivityTask.html"""
     started = time.monotonic()
     assert not swf.poll_activity().get("taskToken")
     assert time.monotonic() - started >= 1.9
@@ -93,7 +91,7 @@ def test_activity_poll_wakes_when_a_task_is_scheduled(swf: Swf) -> None:
 def test_request_cancel_workflow_execution(swf: Swf) -> None:
     """RequestCancelWorkflowExecution records WorkflowExecutionCancelRequested and schedules a
     decision task; the CancelWorkflowExecution decision then closes the run as CANCELED.
-    {API}API_RequestCancelWorkflowExecution.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_RequestCancelWorkflowExecution.html"""
     execution = swf.start()
     swf.decide(swf.poll_decision()["taskToken"])
     swf.client.request_cancel_workflow_execution(domain=swf.domain, **execution)
@@ -108,7 +106,7 @@ def test_request_cancel_activity_task_reaches_the_heartbeat(swf: Swf) -> None:
     """The RequestCancelActivityTask decision records ActivityTaskCancelRequested; the next
     heartbeat returns cancelRequested=true; RespondActivityTaskCanceled records
     ActivityTaskCanceled and schedules a decision task.
-    {API}API_RecordActivityTaskHeartbeat.html {API}API_RespondActivityTaskCanceled.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_RecordActivityTaskHeartbeat.html https://docs.aws.amazon.com/amazonswf/latest/apireference/API_RespondActivityTaskCanceled.html"""
     execution, activity = started_activity(swf)
     heartbeat = swf.client.record_activity_task_heartbeat
     assert heartbeat(taskToken=activity["taskToken"])["cancelRequested"] is False
@@ -132,7 +130,7 @@ def test_request_cancel_activity_task_reaches_the_heartbeat(swf: Swf) -> None:
 def test_at_most_one_decision_task_scheduled(swf: Swf) -> None:
     """New events while a decision task is scheduled or started add no second scheduled task;
     the next one is scheduled when the started one completes.
-    {API}API_PollForDecisionTask.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_PollForDecisionTask.html"""
     execution = swf.start()
     for name in ("s1", "s2"):
         swf.client.signal_workflow_execution(domain=swf.domain, signalName=name, **execution)
@@ -153,7 +151,7 @@ def test_at_most_one_decision_task_scheduled(swf: Swf) -> None:
 def test_close_decision_with_unhandled_events_fails(swf: Swf) -> None:
     """A close decision while new events arrived since the task started is refused with
     cause UNHANDLED_DECISION and a new decision task is scheduled.
-    {API}API_CompleteWorkflowExecutionFailedEventAttributes.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_CompleteWorkflowExecutionFailedEventAttributes.html"""
     execution = swf.start()
     task = swf.poll_decision()
     swf.client.signal_workflow_execution(domain=swf.domain, signalName="late", **execution)
@@ -169,7 +167,7 @@ def test_close_decision_with_unhandled_events_fails(swf: Swf) -> None:
 
 def test_heartbeat_clock_starts_when_the_task_starts(swf: Swf) -> None:
     """The heartbeat timeout counts from the task's start and from each heartbeat, not from
-    scheduling. {API}API_ScheduleActivityTaskDecisionAttributes.html"""
+    scheduling. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_ScheduleActivityTaskDecisionAttributes.html"""
     swf.start()
     swf.decide(swf.poll_decision()["taskToken"], schedule(heartbeatTimeout="1"))
     time.sleep(1.3)  # time must pass between scheduling and starting: that is what is tested
@@ -193,7 +191,7 @@ def test_activity_timeouts_fire_by_time(
 ) -> None:
     """Each activity timeout is enforced by time (no other API call needed: the worker died)
     and wakes the decider with ActivityTaskTimedOut of the right timeoutType; the dead task's
-    token then gets UnknownResourceFault. {API}API_ActivityTaskTimedOutEventAttributes.html"""
+    token then gets UnknownResourceFault. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_ActivityTaskTimedOutEventAttributes.html"""
     swf.start()
     swf.decide(swf.poll_decision()["taskToken"], schedule(**attributes))
     token = swf.poll_activity()["taskToken"] if poll_activity else None
@@ -209,7 +207,7 @@ def test_activity_timeouts_fire_by_time(
 
 def test_timer_fires_by_time_and_can_be_canceled(swf: Swf) -> None:
     """StartTimer records TimerStarted; TimerFired follows after startToFireTimeout and
-    schedules a decision task; CancelTimer records TimerCanceled. {API}API_StartTimerDecisionAttributes.html"""
+    schedules a decision task; CancelTimer records TimerCanceled. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_StartTimerDecisionAttributes.html"""
     execution = swf.start()
     timers = [
         {
@@ -232,7 +230,7 @@ def test_timer_fires_by_time_and_can_be_canceled(swf: Swf) -> None:
 
 def test_history_pages_and_reverse_order(swf: Swf) -> None:
     """GetWorkflowExecutionHistory pages with maximumPageSize/nextPageToken and honours
-    reverseOrder. {API}API_GetWorkflowExecutionHistory.html"""
+    reverseOrder. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_GetWorkflowExecutionHistory.html"""
     execution = swf.start()
     for index in range(23):
         swf.client.signal_workflow_execution(domain=swf.domain, signalName=f"s{index}", **execution)
@@ -260,7 +258,7 @@ def test_history_pages_and_reverse_order(swf: Swf) -> None:
 
 def test_decision_task_pages(swf: Swf) -> None:
     """PollForDecisionTask pages the history with maximumPageSize; following nextPageToken
-    returns the rest of the same task. {API}API_PollForDecisionTask.html"""
+    returns the rest of the same task. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_PollForDecisionTask.html"""
     execution = swf.start()
     for index in range(10):
         swf.client.signal_workflow_execution(domain=swf.domain, signalName=f"s{index}", **execution)
@@ -275,7 +273,7 @@ def test_decision_task_pages(swf: Swf) -> None:
 
 def test_start_at_previous_started_event(swf: Swf) -> None:
     """With startAtPreviousStartedEvent the decision task holds only the events after the
-    previous DecisionTaskStarted, and previousStartedEventId names it. {API}API_PollForDecisionTask.html"""
+    previous DecisionTaskStarted, and previousStartedEventId names it. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_PollForDecisionTask.html"""
     execution = swf.start()
     first = swf.poll_decision()
     swf.decide(first["taskToken"])
@@ -291,7 +289,7 @@ def test_start_at_previous_started_event(swf: Swf) -> None:
 
 def test_none_timeouts_are_accepted(shared_emulator: EmulatorProcess) -> None:
     """ "NONE" is a valid value for task and activity timeouts (no limit); the run proceeds.
-    {API}API_RegisterActivityType.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_RegisterActivityType.html"""
     swf = Swf(shared_emulator, "none-timeouts")
     swf.setup(defaultTaskHeartbeatTimeout="NONE", defaultTaskStartToCloseTimeout="NONE")
     swf.start(taskStartToCloseTimeout="NONE")
@@ -303,7 +301,7 @@ def test_none_timeouts_are_accepted(shared_emulator: EmulatorProcess) -> None:
 
 def test_invalid_timeouts_are_validation_errors(swf: Swf) -> None:
     """An invalid timeout value is a 400 ValidationException and the service keeps working.
-    {API}API_StartWorkflowExecution.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_StartWorkflowExecution.html"""
     calls = [
         lambda: swf.client.register_activity_type(
             domain=swf.domain, name="Bad", version="1", defaultTaskHeartbeatTimeout="soon"
@@ -324,7 +322,7 @@ def test_invalid_timeouts_are_validation_errors(swf: Swf) -> None:
 
 def test_bad_decision_attributes_are_validation_errors(swf: Swf) -> None:
     """A decision missing a required attribute is rejected with a 400 ValidationException and
-    nothing is applied. {API}API_RespondDecisionTaskCompleted.html"""
+    nothing is applied. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_RespondDecisionTaskCompleted.html"""
     execution = swf.start()
     token = swf.poll_decision()["taskToken"]
     bad = {
@@ -347,7 +345,7 @@ def test_bad_decision_attributes_are_validation_errors(swf: Swf) -> None:
 
 def test_unknown_activity_type_is_schedule_activity_task_failed(swf: Swf) -> None:
     """Scheduling an unregistered activity type records ScheduleActivityTaskFailed with cause
-    ACTIVITY_TYPE_DOES_NOT_EXIST and schedules a decision task. {API}API_ScheduleActivityTaskFailedEventAttributes.html"""
+    ACTIVITY_TYPE_DOES_NOT_EXIST and schedules a decision task. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_ScheduleActivityTaskFailedEventAttributes.html"""
     execution = swf.start()
     decision = schedule(activityType={"name": "Nope", "version": "9"})
     swf.decide(swf.poll_decision()["taskToken"], decision)
@@ -362,7 +360,7 @@ def test_unknown_activity_type_is_schedule_activity_task_failed(swf: Swf) -> Non
 
 def test_duplicate_open_workflow_id_is_already_started(swf: Swf) -> None:
     """Starting a second run with the workflowId of an open run raises
-    WorkflowExecutionAlreadyStartedFault. {API}API_StartWorkflowExecution.html"""
+    WorkflowExecutionAlreadyStartedFault. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_StartWorkflowExecution.html"""
     swf.start("same")
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         swf.start("same")
@@ -375,7 +373,7 @@ def test_duplicate_open_workflow_id_is_already_started(swf: Swf) -> None:
 def test_list_filters_and_open_counts(swf: Swf) -> None:
     """List{Open,Closed}WorkflowExecutions apply tag, execution, type and close-status filters
     and page; DescribeWorkflowExecution reports openCounts and real timestamps.
-    {API}API_ListOpenWorkflowExecutions.html {API}API_ListClosedWorkflowExecutions.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_ListOpenWorkflowExecutions.html https://docs.aws.amazon.com/amazonswf/latest/apireference/API_ListClosedWorkflowExecutions.html"""
     tagged = swf.start("tagged", tagList=["blue"])
     for index in range(3):
         swf.start(f"plain-{index}")
@@ -414,7 +412,7 @@ def test_list_filters_and_open_counts(swf: Swf) -> None:
 
 def test_count_pending_activity_tasks(swf: Swf) -> None:
     """CountPendingActivityTasks counts scheduled, not yet started, tasks of the list.
-    {API}API_CountPendingActivityTasks.html"""
+    https://docs.aws.amazon.com/amazonswf/latest/apireference/API_CountPendingActivityTasks.html"""
     swf.start()
     swf.decide(swf.poll_decision()["taskToken"], schedule("a1"), schedule("a2"))
     count = swf.client.count_pending_activity_tasks(
@@ -430,7 +428,7 @@ def test_count_pending_activity_tasks(swf: Swf) -> None:
 
 def test_closed_runs_are_pruned_after_retention(tmp_path: Any) -> None:
     """Closed runs are forgotten after the retention period (SWF: the domain's retention), so
-    memory stays bounded. {API}API_RegisterDomain.html"""
+    memory stays bounded. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_RegisterDomain.html"""
     with EmulatorProcess.start(tmp_path, "--poll-timeout", "2", "--retention", "1") as emulator:
         swf = Swf(emulator)
         swf.setup()
@@ -445,3 +443,61 @@ def test_closed_runs_are_pruned_after_retention(tmp_path: Any) -> None:
                 return
             swf.poll_decision()  # a 2 s wait that is itself a request
         pytest.fail("closed run was never pruned")
+
+
+def test_decision_task_start_to_close_timeout(swf: Swf) -> None:
+    """A started decision task not answered within taskStartToCloseTimeout records
+    DecisionTaskTimedOut (START_TO_CLOSE) and a new decision task is scheduled; the old token
+    is then unknown. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_DecisionTaskTimedOutEventAttributes.html"""
+    swf.start(taskStartToCloseTimeout="1")
+    stale = swf.poll_decision()["taskToken"]
+    task = swf.poll_decision()  # woken by the timeout, with no other call
+    timed_out = [e for e in task["events"] if e["eventType"] == "DecisionTaskTimedOut"]
+    assert timed_out[0]["decisionTaskTimedOutEventAttributes"]["timeoutType"] == "START_TO_CLOSE"
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        swf.decide(stale, complete())
+    assert error_code(excinfo) == "UnknownResourceFault"
+    swf.decide(task["taskToken"], complete())
+
+
+def test_workflow_execution_timeout(swf: Swf) -> None:
+    """A run open past executionStartToCloseTimeout closes as TIMED_OUT with
+    WorkflowExecutionTimedOut, by time. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_WorkflowExecutionTimedOutEventAttributes.html"""
+    execution = swf.start(executionStartToCloseTimeout="1")
+    deadline = time.monotonic() + 10
+    while swf.describe(execution)["executionInfo"]["executionStatus"] == "OPEN":
+        assert time.monotonic() < deadline, "run never timed out"
+        time.sleep(0.1)
+    assert swf.describe(execution)["executionInfo"]["closeStatus"] == "TIMED_OUT"
+    assert swf.types(execution)[-1] == "WorkflowExecutionTimedOut"
+
+
+def test_marker_and_fail_workflow_execution(swf: Swf) -> None:
+    """RecordMarker records MarkerRecorded; FailWorkflowExecution closes the run as FAILED with
+    its reason and details. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_FailWorkflowExecutionDecisionAttributes.html"""
+    execution = swf.start()
+    marker = {
+        "decisionType": "RecordMarker",
+        "recordMarkerDecisionAttributes": {"markerName": "m", "details": "d"},
+    }
+    fail = {
+        "decisionType": "FailWorkflowExecution",
+        "failWorkflowExecutionDecisionAttributes": {"reason": "r", "details": "x"},
+    }
+    swf.decide(swf.poll_decision()["taskToken"], marker, fail)
+    history = swf.history(execution)
+    assert [e["eventType"] for e in history][-2:] == ["MarkerRecorded", "WorkflowExecutionFailed"]
+    assert history[-1]["workflowExecutionFailedEventAttributes"]["reason"] == "r"
+    assert swf.describe(execution)["executionInfo"]["closeStatus"] == "FAILED"
+
+
+def test_terminate_closes_tasks(swf: Swf) -> None:
+    """TerminateWorkflowExecution closes the run at once; its open activity task's token is
+    then unknown (UnknownResourceFault). https://docs.aws.amazon.com/amazonswf/latest/apireference/API_TerminateWorkflowExecution.html"""
+    execution, activity = started_activity(swf)
+    swf.client.terminate_workflow_execution(domain=swf.domain, reason="stop", **execution)
+    assert swf.describe(execution)["executionInfo"]["closeStatus"] == "TERMINATED"
+    assert swf.describe(execution)["openCounts"]["openActivityTasks"] == 0
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        swf.client.record_activity_task_heartbeat(taskToken=activity["taskToken"])
+    assert error_code(excinfo) == "UnknownResourceFault"
