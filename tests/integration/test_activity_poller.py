@@ -354,3 +354,15 @@ def test_handler_that_cannot_be_imported_is_a_clean_startup_error(
     assert process.wait(timeout=30) == 2
     output = next(config.parent.glob("*.log")).read_text()
     assert "no_such_module" in output and "Traceback" not in output
+
+
+def test_worker_survives_the_endpoint_going_away(stack: Stack, emulator: EmulatorProcess) -> None:
+    poller = stack.start_poller("--activity", "Steps")
+    wait_for("the poller to poll", lambda: "polling task_lists" in stack.log() or None)
+    emulator.kill()
+    wait_for("a backoff", lambda: "backing off" in stack.log() or None)
+    emulator.restart()
+    ref = stack.schedule("again", "Steps", {"after": "restart"})
+    assert stack.events("again", timeout=60)[-1]["type"] == "ACTIVITY_COMPLETED"
+    assert stack.closing_event(ref)["eventType"] == "ActivityTaskCompleted"
+    assert poller.poll() is None
