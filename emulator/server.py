@@ -12,6 +12,8 @@ import functools
 import io
 import json
 import logging
+import select
+import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +23,7 @@ import moto.core.responses
 from moto.core.request import Request
 
 from emulator.sqs_backend import EmuSQSResponse
+from emulator.swf_backend import set_caller_check
 from emulator.swf_responses import EmuSWFResponse
 
 log = logging.getLogger(__name__)
@@ -91,11 +94,14 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         request = ServerRequest(self.environ(body))
+        set_caller_check(self.client_connected)
         try:
             status, headers, payload = dispatch(request)
         except Exception:  # the loop boundary: a bug is a 500 for one call, not a dead server
             log.exception("internal error on %s", request.headers.get("X-Amz-Target"))
             status, headers, payload = _error(500, "InternalFailure", "emulator internal error")
+        finally:
+            set_caller_check(None)
         data = payload.encode() if isinstance(payload, str) else bytes(payload or b"")
         self.send_response(status)
         for name, value in headers.items():
@@ -104,6 +110,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def client_connected(self) -> bool:
+        """False once the client closed its end (readable with no data: EOF)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return not readable or self.connection.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            return False
 
     do_POST = do_GET = do_PUT = do_DELETE = handle_any
 

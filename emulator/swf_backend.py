@@ -45,6 +45,21 @@ TYPE_TIMEOUT_FIELDS = (
 )
 
 
+# The HTTP layer registers, per request thread, a check that the client is still connected.
+# A poller that went away (killed daemon, client timeout) must not be handed a task: nobody
+# would ever answer it, and it would sit started until its timeout.
+_request = threading.local()
+
+
+def set_caller_check(check: Callable[[], bool] | None) -> None:
+    _request.alive = check
+
+
+def caller_alive() -> bool:
+    check: Callable[[], bool] | None = getattr(_request, "alive", None)
+    return check is None or check()
+
+
 class EmuDomain(Domain):
     """A domain that indexes its runs: by run id, open ones by workflow id, closed by age."""
 
@@ -264,6 +279,10 @@ class EmuSWFBackend(SWFBackend):
         deadline = time.monotonic() + self.poll_timeout
         while True:
             run = self._take_decision(key)
+            if run is not None and not caller_alive():
+                self.decision_queues[key].appendleft(run)
+                self._condition(key).notify()  # pass the wake-up on to a live poller
+                return None
             if run is not None:
                 self.version += 1
                 return run, self.start_decision(run, identity)
@@ -334,6 +353,10 @@ class EmuSWFBackend(SWFBackend):
             queue = self.activity_queues.get(key)
             while queue:
                 task = queue.popleft()
+                if task.state == "SCHEDULED" and not caller_alive():
+                    queue.appendleft(task)
+                    self._condition(key).notify()  # pass the wake-up on to a live poller
+                    return None
                 if task.state == "SCHEDULED":
                     self.version += 1
                     self._start_activity(task, identity)

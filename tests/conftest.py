@@ -12,7 +12,7 @@ import pytest
 # The repo root must be importable as a package root (``tests.support``) however pytest is run.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.emulator import AWS_ENV, EmulatorProcess, make_client  # noqa: E402
+from tests.support.emulator import AWS_ENV, EmulatorProcess, make_client
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.emulator.conftest import Swf, complete, schedule
@@ -170,3 +171,33 @@ def test_cli_main_is_importable_and_serves(tmp_path: Path) -> None:
     assert process.stdout.readline().startswith("emulator ready on http://127.0.0.1:")
     os.kill(process.pid, signal.SIGINT)
     assert process.wait(timeout=5) == 0
+
+
+POLLER = """
+import sys, boto3
+swf = boto3.client("swf", region_name="us-east-1", endpoint_url=sys.argv[1],
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+swf.poll_for_decision_task(domain=sys.argv[2], taskList={"name": "decisions"})
+"""
+
+
+def test_a_dead_poller_is_not_handed_a_task(tmp_path: Path) -> None:
+    """A poller killed mid-poll (a crashed daemon) does not take the next task: the live
+    poller gets it at once instead of after the task's start-to-close timeout."""
+    with EmulatorProcess.start(tmp_path, "--poll-timeout", "30") as emulator:
+        swf = Swf(emulator)
+        swf.setup()
+        command = [sys.executable, "-c", POLLER, emulator.endpoint_url, swf.domain]
+        doomed = subprocess.Popen(command)
+        watched = psutil.Process(doomed.pid)
+        deadline = time.monotonic() + 20
+        while not any(c.raddr and c.raddr[1] == emulator.port for c in watched.net_connections()):
+            assert time.monotonic() < deadline, "poller never connected"
+            time.sleep(0.02)
+        doomed.kill()
+        doomed.wait()
+        execution = swf.start()
+        started = time.monotonic()
+        task = swf.poll_decision()
+        assert task["workflowExecution"] == execution
+        assert time.monotonic() - started < 5
