@@ -12,7 +12,6 @@ type) deletes only what it yields and releases everything else at once for other
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +20,7 @@ from typing import Any
 
 from cpe import aws, messages
 from cpe.config import ClientSettings, Settings, load_settings
-from cpe.errors import CommandRejected, ConfigError, CPEError, UnknownResource
+from cpe.errors import CommandRejected, ConfigError, CPEError
 from cpe.sqs import Message, SqsGateway
 
 Event = dict[str, Any]
@@ -40,22 +39,6 @@ class JobTimeout(CPEError, TimeoutError):
         super().__init__(f"no {what} within {timeout:g} s")
 
 
-class _EventQueue(SqsGateway):
-    """The SQS gateway plus the one call a sharing reader needs."""
-
-    # TODO(gateways): move release() into cpe.sqs.SqsGateway (ChangeMessageVisibility).
-    def release(self, url: str, receipt: str) -> None:
-        # An expired receipt means the message is visible again anyway.
-        with contextlib.suppress(UnknownResource):
-            aws.call(
-                "ChangeMessageVisibility",
-                self._client.change_message_visibility,
-                QueueUrl=url,
-                ReceiptHandle=receipt,
-                VisibilityTimeout=0,
-            )
-
-
 def workflow_spec(workflow: tuple[str, str] | str) -> tuple[str, str | None]:
     """``("Name", "1.0")``, ``"Name:1.0"`` or ``"Name"`` (version left to resolve)."""
     if isinstance(workflow, tuple):
@@ -68,7 +51,7 @@ class Client:
     def __init__(self, settings: Settings, client: str | None = None) -> None:
         self.settings = settings
         self.config = self._pick(settings, client)
-        self._sqs = _EventQueue(aws.sqs_client(settings.aws))
+        self._sqs = SqsGateway(aws.sqs_client(settings.aws))
         self._urls: tuple[str, str] | None = None
 
     @classmethod

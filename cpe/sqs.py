@@ -161,5 +161,19 @@ class SqsGateway:
             # A stale receipt means the message was redelivered; the handlers are idempotent.
             _log.warning("delete failed", queue=url, error=exc.code)
 
+    def release(self, url: str, receipt: str) -> None:
+        """Make a received message visible again now, for another reader."""
+        try:
+            aws.call(
+                "ChangeMessageVisibility",
+                self._client.change_message_visibility,
+                QueueUrl=url,
+                ReceiptHandle=receipt,
+                VisibilityTimeout=0,
+            )
+        except (UnknownResource, InvalidRequest) as exc:
+            # An expired receipt means the message is visible again anyway.
+            _log.debug("release failed", queue=url, error=exc.code)
+
     def purge(self, url: str) -> None:
         aws.call("PurgeQueue", self._client.purge_queue, QueueUrl=url)
