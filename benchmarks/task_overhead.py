@@ -1,6 +1,7 @@
 """Per-task overhead of the process-per-task runner (issue 5).
 
-Runs an empty handler N times each way and prints median and p90 wall time per task:
+Runs an empty handler N times each way and prints median and p90 wall time per task, and the
+mean CPU time per task (parent and child; for forkserver the server's share is not counted):
 
 * ``in-process``     the handler called directly (decode input, call, encode result);
 * ``fork+waitpid``   a bare ``os.fork()`` whose child ``_exit(0)``s, reaped with ``waitpid``;
@@ -23,6 +24,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import time
@@ -101,15 +103,27 @@ def multiprocessing_run(method: str) -> Callable[[], None]:
     return run
 
 
-def measure(function: Callable[[], None], tasks: int) -> list[float]:
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped children only
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure(function: Callable[[], None], tasks: int) -> tuple[list[float], float]:
+    """Wall milliseconds per task, and the mean CPU milliseconds (parent + child) per task.
+
+    Wall time is what a task waits; CPU time is what it costs, and is far less sensitive to
+    other load on the machine, which inflates fork's wall time a lot on small VMs.
+    """
     for _ in range(min(10, tasks)):  # warm-up (imports, page cache, forkserver start)
         function()
     samples = []
+    cpu_before = _cpu_seconds()
     for _ in range(tasks):
         started = time.perf_counter()
         function()
         samples.append((time.perf_counter() - started) * 1000)
-    return samples
+    return samples, (_cpu_seconds() - cpu_before) * 1000 / tasks
 
 
 def main() -> int:
@@ -125,14 +139,14 @@ def main() -> int:
     if not args.no_alternatives:
         variants += [(m, multiprocessing_run(m)) for m in ("forkserver", "spawn")]
     print(f"{args.tasks} tasks per variant, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print(f"{'variant':<16}{'median ms':>11}{'p90 ms':>9}{'over in-process':>17}")
+    print(f"{'variant':<16}{'median ms':>11}{'p90 ms':>9}{'over in-process':>17}{'CPU ms':>9}")
     baseline = 0.0
     for name, function in variants:
-        samples = measure(function, args.tasks)
+        samples, cpu = measure(function, args.tasks)
         median = statistics.median(samples)
         p90 = statistics.quantiles(samples, n=10)[-1]
         baseline = baseline or median
-        print(f"{name:<16}{median:>11.3f}{p90:>9.3f}{median - baseline:>+17.3f}")
+        print(f"{name:<16}{median:>11.3f}{p90:>9.3f}{median - baseline:>+17.3f}{cpu:>9.3f}")
     return 0
 
 
