@@ -552,6 +552,11 @@ class EmuSWFBackend(SWFBackend):
         if len(self.heap) > 1000 and len(self.heap) > 4 * (len(open_ids) + 1):
             self.heap = [entry for entry in self.heap if entry[2] in open_ids]
             heapq.heapify(self.heap)
+        # Queues drop closed entries lazily when polled; a list nobody polls is swept here.
+        for key, runs in list(self.decision_queues.items()):
+            self.decision_queues[key] = deque(r for r in runs if r.open and r.scheduled_decision)
+        for key, tasks in list(self.activity_queues.items()):
+            self.activity_queues[key] = deque(t for t in tasks if t.state == "SCHEDULED")
         for queues in (self.decision_queues, self.activity_queues):
             for key in [k for k, q in queues.items() if not q]:
                 del queues[key]
