@@ -47,6 +47,11 @@ def check_attributes(decisions: list[dict[str, Any]]) -> None:
         attrs = _attrs(decision)
         where = f"decisions.{number}.member"
         if kind == "ScheduleActivityTask":
+            activity_type = attrs.get("activityType")
+            if not isinstance(activity_type, dict) or not all(
+                isinstance(activity_type.get(key), str) for key in ("name", "version")
+            ):
+                raise SWFValidationException(f"{where}.activityType needs a name and a version")
             for name in ACTIVITY_TIMEOUTS:
                 parse_timeout(attrs.get(name), f"{where}.{name}")
         elif kind == "StartTimer":
