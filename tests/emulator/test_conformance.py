@@ -325,10 +325,11 @@ def test_bad_decision_attributes_are_validation_errors(swf: Swf) -> None:
     nothing is applied. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_RespondDecisionTaskCompleted.html"""
     execution = swf.start()
     token = swf.poll_decision()["taskToken"]
-    bad = {
-        "decisionType": "ScheduleActivityTask",
-        "scheduleActivityTaskDecisionAttributes": {"activityType": ACT_TYPE},
-    }
+    bad_decisions = [
+        schedule(activityId=None),  # required attribute missing
+        schedule(activityType={"name": ACT_TYPE["name"]}),  # no version
+        {"decisionType": "StartTimer", "startTimerDecisionAttributes": {"timerId": "t"}},
+    ]
     raw = boto3.client(
         "swf",
         region_name="us-east-1",
@@ -337,10 +338,13 @@ def test_bad_decision_attributes_are_validation_errors(swf: Swf) -> None:
         aws_secret_access_key="testing",
         config=botocore.config.Config(parameter_validation=False),  # let the server judge
     )
-    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
-        raw.respond_decision_task_completed(taskToken=token, decisions=[bad])
-    assert error_code(excinfo) == "ValidationException"
+    for bad in bad_decisions:
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            raw.respond_decision_task_completed(taskToken=token, decisions=[bad])
+        assert error_code(excinfo) == "ValidationException"
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "DecisionTaskCompleted" not in swf.types(execution)
+    swf.decide(token, complete())  # nothing was applied: the task is still open
 
 
 def test_unknown_activity_type_is_schedule_activity_task_failed(swf: Swf) -> None:
