@@ -119,8 +119,13 @@ def main() -> int:
             cycle(swf, index)
             if index % 50 == 0:
                 now = time.perf_counter()
-                if args.stock and 50 / (now - window_start) < 1.0:
-                    print(f"{label}: stopped at {index} cycles: last 50 ran under 1 cycle/s")
+                window_rate = 50 / (now - window_start)
+                if args.stock and window_rate < 1.0:
+                    partial = (index % args.every) / (now - block_start)
+                    print(
+                        f"{label}: stopped at {index} cycles: last 50 at {window_rate:.2f} cycles/s"
+                        f" (block so far {partial:.1f} cycles/s)"
+                    )
                     break
                 window_start = now
             if index % args.every == 0:
