@@ -167,6 +167,7 @@ class _Pass:
         self.busy = False  # something is running, waiting to retry, or not yet schedulable
         self.actions: list[Decision] = []
         self.markers: list[Decision] = []
+        self.actions += _requested_cancels(state)
         self.unhandled: _Failure | None = None
         self.open_activities = len(state.open_activities)
 
@@ -412,6 +413,19 @@ def _open_slots(state: ExecutionState) -> Iterator[StepState]:
         if step.status in OPEN_STATUSES:
             yield step
         yield from (item for item in step.items.values() if item.status in OPEN_STATUSES)
+
+
+def _requested_cancels(state: ExecutionState) -> list[Decision]:
+    """Ask SWF, once, to cancel each open activity a client asked to cancel (CANCEL_ACTIVITY).
+
+    The worker sees it on its next heartbeat; the attempt then ends ActivityTaskCanceled and
+    the step counts as failed (not retried), like any activity canceled on its own.
+    """
+    return [
+        _decision("RequestCancelActivityTask", activityId=slot.activity_id)
+        for slot in _open_slots(state)
+        if slot.cancel_signaled and not slot.cancel_requested
+    ]
 
 
 def _cancel(state: ExecutionState) -> list[Decision]:

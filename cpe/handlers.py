@@ -8,6 +8,7 @@ AWS errors (throttling, endpoint down) through so the daemon leaves the command 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,22 +16,33 @@ from typing import Any
 from cpe import commands, messages
 from cpe.commands import ClientQueues
 from cpe.errors import AlreadyExists, CommandRejected, InvalidRequest, UnknownResource
-from cpe.job_summary import find_activity
+from cpe.job_summary import activity_record, find_activity
 from cpe.messages import Command
 from cpe.plan import Plan
+from cpe.state import CANCEL_ACTIVITY_SIGNAL, ExecutionState
 from cpe.status import DEFAULT_LIST_WINDOW, MAX_JOBS_FOR_ACTIVITY_LIST, StatusService
 from cpe.swf import ExecutionInfo, SwfGateway, WorkflowRef
 
 Answer = dict[str, Any]
-
-CANCEL_ACTIVITY_UNSUPPORTED = (
-    "cancelling one activity is not supported by this stack's decider yet; "
-    "cancel the job (CANCEL_JOB) instead"
-)
+MAX_LISTED = 20  # open activityIds named in an UNKNOWN_ACTIVITY rejection
 
 
 def _ref(info: ExecutionInfo) -> dict[str, str]:
     return messages.workflow_ref(info.workflow.workflow_id, info.workflow.run_id)
+
+
+def _no_open_activity(job_id: str, wanted: str, state: ExecutionState) -> str:
+    open_ids = sorted(
+        attempt.activity_id
+        for step in state.steps.values()
+        for slot in (step, *step.items.values())
+        for attempt in slot.attempt_log[-1:]
+        if state.open_attempt(attempt.activity_id) is not None
+    )
+    listed = ", ".join(open_ids[:MAX_LISTED]) if open_ids else "none"
+    if len(open_ids) > MAX_LISTED:
+        listed += f", ... ({len(open_ids)} in all)"
+    return f"job {job_id!r} has no open activity {wanted!r} (open: {listed})"
 
 
 class CommandHandlers:
@@ -129,8 +141,34 @@ class CommandHandlers:
         return messages.cancel_requested(job_id, _ref(info))
 
     def cancel_activity(self, command: Command, client: ClientQueues) -> Answer:
-        self._run_of(command, client)  # an unknown job is the clearer answer when it applies
-        raise CommandRejected(messages.NOT_SUPPORTED, CANCEL_ACTIVITY_UNSUPPORTED, command.job_id)
+        """Signal the run; its decider asks SWF to cancel the attempt, the worker stops it.
+
+        Checked against a fresh read of the history, so that an activity scheduled a moment
+        ago is found; the fold ignores a signal for an attempt that closed meanwhile.
+        """
+        info = self._run_of(command, client)
+        job_id, wanted = command.job_id, command.activity_id
+        assert job_id is not None and wanted is not None  # the command's schema requires both
+        state = self._status.job_summary(info, fresh=True).state
+        if state.closed:
+            raise CommandRejected(
+                messages.JOB_CLOSED, f"the job is already closed ({state.close_status})", job_id
+            )
+        attempt = state.open_attempt(wanted)
+        if attempt is None:
+            raise CommandRejected(
+                messages.UNKNOWN_ACTIVITY, _no_open_activity(job_id, wanted, state), job_id
+            )
+        signal = json.dumps({"activityId": attempt.activity_id})
+        try:
+            self._swf.signal_workflow(
+                info.workflow.workflow_id, info.workflow.run_id, CANCEL_ACTIVITY_SIGNAL, signal
+            )
+        except UnknownResource as error:
+            raise CommandRejected(
+                messages.JOB_CLOSED, "the job closed meanwhile", job_id
+            ) from error
+        return messages.cancel_requested(job_id, _ref(info), activity_record(attempt))
 
     # --- status ---------------------------------------------------------------------
 

@@ -1,179 +1,67 @@
-"""Summarise one run's SWF history for clients: the job's status and each activity's state.
+"""What clients see of a run: the JOB_STATUS / ACTIVITY_STATUS / ACTIVITY_LIST view of its
+folded state — pure, no AWS.
 
-Pure: takes the history events (as boto3 returns them) and the run's plan, returns plain
-JSON-ready dicts. One record per activityId (a step's first attempt is the step name, a
-retry ``<step>#<n>``, a fan-out item ``<step>[<i>]``), and one summary per plan step: the
-state of its latest activity, or ``pending`` when it has not been scheduled yet (``not_run``
-once the workflow is closed).
+The state comes from :func:`cpe.state.fold`, the same fold the decider decides on, so a status
+answer and the decider never disagree about a step (skipped steps, failed inputs and for_each
+ends come from the decider's markers; every attempt's times, worker and result from SWF's
+activity events). This module only renames and arranges:
+
+- one entry per plan step, in plan order (then any step only the history knows): ``pending``
+  until scheduled, and a for_each step lists its ``items``;
+- one record per activity attempt (``Step``, ``Step#2``, ``Step[3]``, ...).
+
+Statuses are the wire protocol's (docs/protocol.md): a step's ``running`` is shown as
+``started``, ``succeeded`` as ``completed``, ``retry-waiting`` as ``retry_waiting``, and a
+step failed by a timeout as ``timed_out``.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cpe.messages import decode_json
 from cpe.plan import Plan
+from cpe.state import (
+    FAILED,
+    RETRY_WAITING,
+    RUNNING,
+    SUCCEEDED,
+    Attempt,
+    ExecutionState,
+    StepState,
+    parse_activity_id,
+)
 
-# SWF's closing events and the job status each one means.
-_CLOSING = {
-    "WorkflowExecutionCompleted": "COMPLETED",
-    "WorkflowExecutionFailed": "FAILED",
-    "WorkflowExecutionCanceled": "CANCELED",
-    "WorkflowExecutionTerminated": "TERMINATED",
-    "WorkflowExecutionTimedOut": "TIMED_OUT",
-    "WorkflowExecutionContinuedAsNew": "CONTINUED_AS_NEW",
-}
-_ACTIVITY_ENDS = {
-    "ActivityTaskCompleted": "completed",
-    "ActivityTaskFailed": "failed",
-    "ActivityTaskTimedOut": "timed_out",
-    "ActivityTaskCanceled": "canceled",
-}
-_STEP_OF_ID = re.compile(r"^(?P<step>.*?)(#\d+|\[\d+\])*$")
+_WIRE_STATUS = {RUNNING: "started", SUCCEEDED: "completed", RETRY_WAITING: "retry_waiting"}
+_TIMED_OUT_REASON = "ActivityTaskTimedOut"
 
 
-def _epoch(value: Any) -> float | None:
-    if isinstance(value, datetime):
-        return round(value.timestamp(), 3)
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
-
-
-def _attributes(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    kind = str(event["eventType"])
-    key = kind[0].lower() + kind[1:] + "EventAttributes"
-    value = event.get(key, {})
-    return value if isinstance(value, Mapping) else {}
-
-
-def _step_of(activity_id: str, control: str | None) -> str:
-    """The plan step an activity belongs to: its ``control`` says so, else its id's prefix."""
-    if control:
-        try:
-            step = json.loads(control).get("step")
-        except (ValueError, AttributeError):
-            step = None
-        if isinstance(step, str):
-            return step
-    match = _STEP_OF_ID.match(activity_id)
-    return match["step"] if match else activity_id
-
-
-class _Activities:
-    """Activity records keyed by activityId, updated event by event."""
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, dict[str, Any]] = {}
-        self._scheduled: dict[int, str] = {}
-
-    def scheduled(self, event_id: int, attrs: Mapping[str, Any], at: float | None) -> None:
-        activity_id = str(attrs.get("activityId", ""))
-        activity_type = attrs.get("activityType", {})
-        self._scheduled[event_id] = activity_id
-        self.by_id[activity_id] = {
-            "activityId": activity_id,
-            "activityType": {
-                "name": activity_type.get("name"),
-                "version": activity_type.get("version"),
-            },
-            "step": _step_of(activity_id, attrs.get("control")),
-            "status": "scheduled",
-            "scheduledAt": at,
-        }
-
-    def record_of(self, attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-        activity_id = self._scheduled.get(int(attrs.get("scheduledEventId", 0)))
-        return self.by_id.get(activity_id) if activity_id is not None else None
-
-    def update(self, kind: str, attrs: Mapping[str, Any], at: float | None) -> None:
-        record = self.record_of(attrs)
-        if record is None:
-            return
-        if kind == "ActivityTaskStarted":
-            record.update(status="started", startedAt=at, worker=attrs.get("identity"))
-            return
-        record.update(status=_ACTIVITY_ENDS[kind], closedAt=at)
-        if kind == "ActivityTaskCompleted":
-            record["result"] = decode_json(attrs.get("result"))
-        elif kind == "ActivityTaskFailed":
-            record["result"] = {"reason": attrs.get("reason"), "details": attrs.get("details")}
-        elif kind == "ActivityTaskTimedOut":
-            record["result"] = {"reason": f"TIMED_OUT:{attrs.get('timeoutType')}"}
-
-
-def summarize(events: Iterable[Mapping[str, Any]], plan: Plan | None) -> dict[str, Any]:
-    """``{status, workflowType, startTime, closeTime, steps, activities, result|reason}``."""
-    activities = _Activities()
-    summary: dict[str, Any] = {"status": "OPEN", "cancelRequested": False}
-    for event in events:
-        kind = str(event["eventType"])
-        attrs = _attributes(event)
-        at = _epoch(event.get("eventTimestamp"))
-        if kind == "WorkflowExecutionStarted":
-            workflow_type = attrs.get("workflowType", {})
-            summary["workflowType"] = {
-                "name": workflow_type.get("name"),
-                "version": workflow_type.get("version"),
-            }
-            summary["startTime"] = at
-        elif kind == "WorkflowExecutionCancelRequested":
-            summary["cancelRequested"] = True
-        elif kind == "ActivityTaskScheduled":
-            activities.scheduled(int(event["eventId"]), attrs, at)
-        elif kind == "ActivityTaskStarted" or kind in _ACTIVITY_ENDS:
-            activities.update(kind, attrs, at)
-        elif kind in _CLOSING:
-            summary.update(status=_CLOSING[kind], closeTime=at, **_closing_fields(kind, attrs))
-    records = list(activities.by_id.values())
-    summary["activities"] = records
-    summary["steps"] = _steps(records, plan, closed=summary["status"] != "OPEN")
+def summarize(state: ExecutionState, plan: Plan | None) -> dict[str, Any]:
+    """``{status, workflowType, cancelRequested, startTime, steps, activities}``, plus
+    ``closeTime`` and ``result`` (completed) or ``reason`` + ``details`` once closed."""
+    summary: dict[str, Any] = {
+        "status": state.close_status or "OPEN",
+        "workflowType": dict(state.workflow_type) if state.workflow_type else None,
+        "cancelRequested": state.cancel_requested,
+        "startTime": state.started_at,
+    }
+    if state.closed:
+        summary["closeTime"] = state.closed_at
+        summary.update(_outcome(state))
+    names = _step_names(state, plan)
+    for_each = {step.name for step in plan.steps if step.for_each} if plan else set()
+    summary["steps"] = [_step_entry(name, state.step(name), name in for_each) for name in names]
+    summary["activities"] = [
+        _activity_record(name, item, attempt)
+        for name in names
+        for item, slot in _slots(state.step(name))
+        for attempt in slot.attempt_log
+    ]
     return summary
 
 
-def _closing_fields(kind: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
-    if kind == "WorkflowExecutionCompleted":
-        return {"result": decode_json(attrs.get("result"))}
-    if kind in ("WorkflowExecutionFailed", "WorkflowExecutionTerminated"):
-        return {"reason": attrs.get("reason"), "details": attrs.get("details")}
-    return {}
-
-
-def _steps(
-    records: list[dict[str, Any]], plan: Plan | None, *, closed: bool
-) -> list[dict[str, Any]]:
-    """One entry per plan step (in plan order), then any step only the history knows."""
-    by_step: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_step.setdefault(record["step"], []).append(record)
-    names = [step.name for step in plan.steps] if plan is not None else []
-    names += [name for name in by_step if name not in names]
-    steps: list[dict[str, Any]] = []
-    for name in names:
-        runs = by_step.get(name, [])
-        if not runs:
-            steps.append(
-                {"name": name, "status": "not_run" if closed else "pending", "attempts": 0}
-            )
-            continue
-        latest = runs[-1]
-        steps.append(
-            {
-                "name": name,
-                "status": latest["status"],
-                "attempts": len(runs),
-                "activityIds": [r["activityId"] for r in runs],
-            }
-        )
-    return steps
-
-
 def find_activity(summary: Mapping[str, Any], activity_id: str) -> dict[str, Any] | None:
-    """An activity by its id, or the latest activity of the step of that name."""
+    """An attempt by its activityId, or the latest attempt of the step of that name."""
     latest: dict[str, Any] | None = None
     for record in summary.get("activities", []):
         if record["activityId"] == activity_id:
@@ -181,3 +69,84 @@ def find_activity(summary: Mapping[str, Any], activity_id: str) -> dict[str, Any
         if record["step"] == activity_id:
             latest = record
     return dict(latest) if latest is not None else None
+
+
+def activity_record(attempt: Attempt) -> dict[str, Any]:
+    """The record of one attempt (as in ACTIVITY_STATUS), from its activityId."""
+    ref = parse_activity_id(attempt.activity_id)
+    step = ref.step if ref and ref.step else attempt.activity_id
+    return _activity_record(step, ref.item if ref else None, attempt)
+
+
+def _outcome(state: ExecutionState) -> dict[str, Any]:
+    if state.close_status == "COMPLETED":
+        return {"result": state.result}
+    if state.close_status in ("FAILED", "TERMINATED"):
+        return {"reason": state.close_reason, "details": state.close_details}
+    return {}
+
+
+def _step_names(state: ExecutionState, plan: Plan | None) -> list[str]:
+    names = [step.name for step in plan.steps] if plan is not None else []
+    return names + [name for name in state.steps if name not in names]
+
+
+def _slots(step: StepState) -> Iterator[tuple[int | None, StepState]]:
+    """The step's own attempts, then each for_each item's, in index order."""
+    yield None, step
+    for index in sorted(step.items):
+        yield index, step.items[index]
+
+
+def _wire_status(slot: StepState) -> str:
+    if slot.status == FAILED and (slot.reason or "").startswith(_TIMED_OUT_REASON):
+        return "timed_out"
+    return _WIRE_STATUS.get(slot.status, slot.status)
+
+
+def _slot_entry(slot: StepState) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "status": _wire_status(slot),
+        "attempts": slot.attempts,
+        "activityIds": [attempt.activity_id for attempt in slot.attempt_log],
+    }
+    if slot.reason is not None:
+        entry.update(reason=slot.reason, details=slot.details)
+    if slot.cancel_signaled or slot.cancel_requested:
+        entry["cancelRequested"] = True
+    return entry
+
+
+def _step_entry(name: str, step: StepState, for_each: bool) -> dict[str, Any]:
+    entry = {"name": name, **_slot_entry(step)}
+    if for_each or step.items:
+        entry["items"] = [
+            {"index": index, **_slot_entry(step.items[index])} for index in sorted(step.items)
+        ]
+        entry["activityIds"] = [
+            attempt.activity_id for _, slot in _slots(step) for attempt in slot.attempt_log
+        ]
+    return entry
+
+
+def _activity_record(step: str, item: int | None, attempt: Attempt) -> dict[str, Any]:
+    ref = parse_activity_id(attempt.activity_id)
+    activity_type = attempt.activity_type
+    record: dict[str, Any] = {
+        "activityId": attempt.activity_id,
+        "step": step,
+        "attempt": ref.attempt if ref else 1,
+        "activityType": (
+            {"name": activity_type[0], "version": activity_type[1]} if activity_type else None
+        ),
+        "status": attempt.status,
+        "scheduledAt": attempt.scheduled_at,
+        "startedAt": attempt.started_at,
+        "closedAt": attempt.closed_at,
+        "worker": attempt.worker,
+        "result": attempt.result,
+        "cancelRequested": attempt.cancel_requested,
+    }
+    if item is not None:
+        record["item"] = item
+    return record

@@ -64,7 +64,7 @@ JOB_LIST = "JOB_LIST"
 ACTIVITY_STATUS = "ACTIVITY_STATUS"
 ACTIVITY_LIST = "ACTIVITY_LIST"
 COMMAND_REJECTED = "COMMAND_REJECTED"
-CANCEL_REQUESTED = "CANCEL_REQUESTED"  # acknowledges CANCEL_JOB; WORKFLOW_CANCELED follows
+CANCEL_REQUESTED = "CANCEL_REQUESTED"  # acknowledges CANCEL_JOB and CANCEL_ACTIVITY
 
 FINAL_EVENTS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_CANCELED})
 # Answers to queries and cancels: they belong to whoever asked, not to a job's followers.
@@ -351,9 +351,12 @@ def command_rejected(job_id: str | None, reason: str, details: str) -> dict[str,
     }
 
 
-def cancel_requested(job_id: str, workflow: Mapping[str, str]) -> dict[str, Any]:
-    """The answer to CANCEL_JOB: SWF took the request; WORKFLOW_CANCELED comes later."""
-    return event(CANCEL_REQUESTED, job_id, workflow)
+def cancel_requested(
+    job_id: str, workflow: Mapping[str, str], activity: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The answer to CANCEL_JOB (WORKFLOW_CANCELED comes later) and, with the ``activity``, to
+    CANCEL_ACTIVITY (ACTIVITY_CANCELED comes later, unless the activity ends first)."""
+    return event(CANCEL_REQUESTED, job_id, workflow, activity)
 
 
 def job_status(

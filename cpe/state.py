@@ -8,8 +8,12 @@ Public API:
   incremental slice of a decision task polled with ``startAtPreviousStartedEvent=True``: events
   with ``eventId <= prior.last_event_id`` are skipped, so overlaps are harmless. Unknown event
   types are ignored.
-- ``ExecutionState`` / ``StepState``: frozen; ``ExecutionState.to_json()`` is the summary the
-  input poller answers GET_JOB_STATUS / GET_ACTIVITY_STATUS with.
+- ``ExecutionState`` / ``StepState`` / ``Attempt``: frozen. Besides what the decider needs, the
+  state keeps the facts clients ask about (every attempt's activity type, times, worker and
+  result, the run's times and outcome), so that :mod:`cpe.job_summary` answers GET_JOB_STATUS /
+  GET_ACTIVITY_STATUS / GET_ACTIVITY_LIST from the same fold.
+- ``ExecutionState.open_attempt(text)``: the open attempt a client names (an activityId, or a
+  step name), the rule shared by the CANCEL_ACTIVITY handler and the fold of its signal.
 - The activity/timer naming scheme, shared with :mod:`cpe.decide`:
   ``activity_id(step, item, attempt)``, ``parse_activity_id(text)``, ``encode_control(...)``,
   ``decode_control(text)``. ActivityIds are ``step``, ``step#n`` (attempt n >= 2),
@@ -22,6 +26,10 @@ Statuses: pending, scheduled, running, succeeded, failed, skipped, canceled, ret
 plan's ``outputs_spec`` to it. A for_each step keeps one ``StepState`` per item in ``items``.
 Statuses that only the decider can establish (skipped, a failed input, a for_each step's end)
 are recorded by it as ``cpe.step`` markers, so the history alone tells every step's status.
+
+Cancelling one activity: the input poller signals the run with ``cpe.cancel_activity``
+(input ``{"activityId": ...}``); the fold marks that attempt ``cancel_signaled`` if it is open
+(unknown or closed ids are ignored), and :mod:`cpe.decide` asks SWF to cancel it once.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 PENDING = "pending"
@@ -44,6 +53,7 @@ OPEN_STATUSES = frozenset({SCHEDULED, RUNNING})
 FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELED})
 
 MARKER_NAME = "cpe.step"
+CANCEL_ACTIVITY_SIGNAL = "cpe.cancel_activity"
 KIND_ACTIVITY = "activity"
 KIND_RETRY = "retry"
 KIND_CONTINUE = "continue"
@@ -131,6 +141,30 @@ def _control_of_timer_id(timer_id: str) -> Control | None:
 
 # ----------------------------------------------------------------------------- state
 
+# What one activity attempt did, in SWF's terms (a step's status is the decider's view).
+ATTEMPT_SCHEDULED = "scheduled"
+ATTEMPT_STARTED = "started"
+ATTEMPT_COMPLETED = "completed"
+ATTEMPT_FAILED = "failed"
+ATTEMPT_TIMED_OUT = "timed_out"
+ATTEMPT_CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One activity attempt as its SWF events tell it: for status answers, not for deciding."""
+
+    activity_id: str
+    activity_type: tuple[str, str] | None
+    status: str = ATTEMPT_SCHEDULED
+    scheduled_at: float | None = None
+    started_at: float | None = None
+    closed_at: float | None = None
+    worker: str | None = None
+    # completed: the decoded result (as sent if not JSON); else {reason, details} once closed
+    result: Any = None
+    cancel_requested: bool = False
+
 
 @dataclass(frozen=True)
 class StepState:
@@ -144,8 +178,10 @@ class StepState:
     reason: str | None = None
     details: str | None = None
     retryable: bool = False
-    cancel_requested: bool = False
+    cancel_requested: bool = False  # the decider asked SWF to cancel the latest attempt
+    cancel_signaled: bool = False  # a client asked (CANCEL_ACTIVITY) to cancel it
     items: Mapping[int, StepState] = field(default_factory=dict)
+    attempt_log: tuple[Attempt, ...] = ()  # every attempt of this step (or item), latest last
     # Per-object memo for values derived from this (immutable) state, e.g. evaluated outputs;
     # states are shared between incremental folds, so derived values are computed once.
     memo: dict[Any, Any] = field(
@@ -187,9 +223,28 @@ class ExecutionState:
     steps: Mapping[str, StepState] = field(default_factory=dict)
     timers: Mapping[str, Control] = field(default_factory=dict)
     open_activities: Mapping[int, Control] = field(default_factory=dict)
+    # For status answers only: when the run started and closed, and how it ended.
+    started_at: float | None = None
+    closed_at: float | None = None
+    result: Any = None  # the decoded workflow result once completed
+    close_reason: str | None = None  # failed or terminated
+    close_details: str | None = None
 
     def step(self, name: str) -> StepState:
         return self.steps.get(name, NEW_STEP)
+
+    def open_attempt(self, text: str) -> Attempt | None:
+        """The open attempt ``text`` names: its activityId, or the name of a step (not a
+        for_each step) whose latest attempt is open; ``None`` when nothing open matches."""
+        ref = parse_activity_id(text)
+        if ref is None or ref.step is None:
+            return None
+        step = self.steps.get(ref.step, NEW_STEP)
+        slot = step if ref.item is None else step.items.get(ref.item, NEW_STEP)
+        named = text in (slot.activity_id, ref.step if ref.item is None else None)
+        if not (named and slot.status in OPEN_STATUSES and slot.attempt_log):
+            return None
+        return slot.attempt_log[-1]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able summary: workflow flags plus every step's status, attempts and output."""
@@ -213,6 +268,15 @@ def _attributes(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return attributes if isinstance(attributes, Mapping) else {}
 
 
+def _epoch(value: Any) -> float | None:
+    """An event timestamp as UNIX seconds (boto3 gives datetimes, raw JSON gives numbers)."""
+    if isinstance(value, datetime):
+        return round(value.timestamp(), 3)
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
 def _decode_json(text: Any) -> tuple[Any, str | None]:
     if text is None:
         return None, None
@@ -232,9 +296,11 @@ class _Folder:
         self.steps = dict(prior.steps)
         self.timers = dict(prior.timers)
         self.open_activities = dict(prior.open_activities)
+        self.now: float | None = None  # the timestamp of the event being folded
         self.handlers: dict[str, Callable[[Mapping[str, Any], int], None]] = {
             "WorkflowExecutionStarted": self.workflow_started,
             "WorkflowExecutionCancelRequested": self.cancel_requested,
+            "WorkflowExecutionSignaled": self.signaled,
             "ActivityTaskScheduled": self.activity_scheduled,
             "ScheduleActivityTaskFailed": self.schedule_failed,
             "ActivityTaskStarted": self.activity_started,
@@ -273,6 +339,7 @@ class _Folder:
         if event_id <= self.fields["last_event_id"]:
             return  # already folded: pages and incremental slices may overlap
         self.fields["last_event_id"] = event_id
+        self.now = _epoch(event.get("eventTimestamp"))
         handler = self.handlers.get(str(event.get("eventType")))
         if handler is not None:
             handler(_attributes(event), event_id)
@@ -305,10 +372,22 @@ class _Folder:
         status = step.status if step.status in FINAL_STATUSES else RUNNING
         self.steps[name] = replace(step, items=items, status=status)
 
-    def close_activity(self, attributes: Mapping[str, Any], **changes: Any) -> None:
+    def close_activity(
+        self, attributes: Mapping[str, Any], outcome: str, result: Any, **changes: Any
+    ) -> None:
         ref = self.open_activities.pop(int(attributes.get("scheduledEventId", 0)), None)
         if ref is not None:
-            self.update(ref, **changes)
+            log = self.attempt_log(ref, status=outcome, closed_at=self.now, result=result)
+            self.update(ref, attempt_log=log, **changes)
+
+    def attempt_log(self, ref: Control, **changes: Any) -> tuple[Attempt, ...]:
+        """The slot's attempts with ``changes`` applied to the attempt ``ref`` names."""
+        log = self.slot(ref).attempt_log
+        wanted = activity_id(str(ref.step), ref.item, ref.attempt)
+        for index in range(len(log) - 1, -1, -1):
+            if log[index].activity_id == wanted:
+                return (*log[:index], replace(log[index], **changes), *log[index + 1 :])
+        return log
 
     # -- workflow events
 
@@ -320,14 +399,36 @@ class _Folder:
             job_input=job_input,
             job_input_error=error,
             workflow_type=dict(workflow_type) if isinstance(workflow_type, Mapping) else None,
+            started_at=self.now,
         )
 
     def cancel_requested(self, attributes: Mapping[str, Any], _: int) -> None:
         self.fields["cancel_requested"] = True
 
+    def signaled(self, attributes: Mapping[str, Any], _: int) -> None:
+        """A client's CANCEL_ACTIVITY: mark the attempt it names, if that one is open."""
+        if attributes.get("signalName") != CANCEL_ACTIVITY_SIGNAL:
+            return
+        payload, error = _decode_json(attributes.get("input"))
+        text_id = payload.get("activityId") if isinstance(payload, dict) else None
+        if error is not None or not isinstance(text_id, str):
+            return
+        ref = parse_activity_id(text_id)
+        if ref is None:
+            return
+        slot = self.slot(ref)
+        if slot.activity_id == text_id and slot.status in OPEN_STATUSES:
+            self.update(ref, cancel_signaled=True)
+
     def _closer(self, status: str) -> Callable[[Mapping[str, Any], int], None]:
         def close(attributes: Mapping[str, Any], _: int) -> None:
-            self.fields.update(closed=True, close_status=status)
+            self.fields.update(closed=True, close_status=status, closed_at=self.now)
+            if "result" in attributes:
+                self.fields["result"] = _decode_json(attributes["result"])[0]
+            if "reason" in attributes or "details" in attributes:
+                self.fields.update(
+                    close_reason=attributes.get("reason"), close_details=attributes.get("details")
+                )
 
         return close
 
@@ -347,6 +448,7 @@ class _Folder:
         if ref is None or ref.step is None:
             return  # not one of ours
         self.open_activities[event_id] = ref
+        attempt = Attempt(text_id, _type_of(attributes), scheduled_at=self.now)
         self.update(
             ref,
             status=SCHEDULED,
@@ -358,6 +460,8 @@ class _Folder:
             details=None,
             retryable=False,
             cancel_requested=False,
+            cancel_signaled=False,
+            attempt_log=(*self.slot(ref).attempt_log, attempt),
         )
 
     def schedule_failed(self, attributes: Mapping[str, Any], _: int) -> None:
@@ -366,59 +470,98 @@ class _Folder:
         if ref is None:
             return
         cause = attributes.get("cause", "UNKNOWN")
+        reason = f"ScheduleActivityTaskFailed: {cause}"
+        details = f"SWF could not schedule activity {text_id}: {cause}"
+        attempt = Attempt(
+            text_id,
+            _type_of(attributes),
+            status=ATTEMPT_FAILED,
+            closed_at=self.now,
+            result={"reason": reason, "details": details},
+        )
         self.update(
             ref,
             status=FAILED,
             attempts=ref.attempt,
             activity_id=text_id,
-            reason=f"ScheduleActivityTaskFailed: {cause}",
-            details=f"SWF could not schedule activity {text_id}: {cause}",
+            reason=reason,
+            details=details,
             retryable=True,
+            attempt_log=(*self.slot(ref).attempt_log, attempt),
         )
 
     def activity_started(self, attributes: Mapping[str, Any], _: int) -> None:
         ref = self.open_activities.get(int(attributes.get("scheduledEventId", 0)))
-        if ref is not None and self.slot(ref).status == SCHEDULED:
-            self.update(ref, status=RUNNING)
+        if ref is None:
+            return
+        log = self.attempt_log(
+            ref, status=ATTEMPT_STARTED, started_at=self.now, worker=attributes.get("identity")
+        )
+        if self.slot(ref).status == SCHEDULED:
+            self.update(ref, status=RUNNING, attempt_log=log)
+        else:
+            self.update(ref, attempt_log=log)
 
     def activity_completed(self, attributes: Mapping[str, Any], _: int) -> None:
         output, error = _decode_json(attributes.get("result"))
         if error is None:
-            self.close_activity(attributes, status=SUCCEEDED, output=output)
-        else:
-            details = f"the activity result is {error}"
-            self.close_activity(attributes, status=FAILED, reason="InvalidResult", details=details)
-
-    def activity_failed(self, attributes: Mapping[str, Any], _: int) -> None:
+            self.close_activity(
+                attributes, ATTEMPT_COMPLETED, output, status=SUCCEEDED, output=output
+            )
+            return
+        reason, details = "InvalidResult", f"the activity result is {error}"
         self.close_activity(
             attributes,
+            ATTEMPT_COMPLETED,
+            attributes.get("result"),  # shown as sent: it is not JSON
             status=FAILED,
-            reason=attributes.get("reason") or "ActivityTaskFailed",
-            details=attributes.get("details"),
+            reason=reason,
+            details=details,
+        )
+
+    def activity_failed(self, attributes: Mapping[str, Any], _: int) -> None:
+        reason = attributes.get("reason") or "ActivityTaskFailed"
+        details = attributes.get("details")
+        self.close_activity(
+            attributes,
+            ATTEMPT_FAILED,
+            {"reason": reason, "details": details},
+            status=FAILED,
+            reason=reason,
+            details=details,
             retryable=True,
         )
 
     def activity_timed_out(self, attributes: Mapping[str, Any], _: int) -> None:
-        timeout_type = attributes.get("timeoutType", "UNKNOWN")
+        reason = f"ActivityTaskTimedOut: {attributes.get('timeoutType', 'UNKNOWN')}"
+        details = attributes.get("details")
         self.close_activity(
             attributes,
+            ATTEMPT_TIMED_OUT,
+            {"reason": reason, "details": details},
             status=FAILED,
-            reason=f"ActivityTaskTimedOut: {timeout_type}",
-            details=attributes.get("details"),
+            reason=reason,
+            details=details,
             retryable=True,
         )
 
     def activity_canceled(self, attributes: Mapping[str, Any], _: int) -> None:
-        details = attributes.get("details")
+        reason, details = "ActivityTaskCanceled", attributes.get("details")
         self.close_activity(
-            attributes, status=CANCELED, reason="ActivityTaskCanceled", details=details
+            attributes,
+            ATTEMPT_CANCELED,
+            {"reason": reason, "details": details},
+            status=CANCELED,
+            reason=reason,
+            details=details,
         )
 
     def activity_cancel_requested(self, attributes: Mapping[str, Any], _: int) -> None:
         text_id = str(attributes.get("activityId", ""))
         ref = parse_activity_id(text_id)
         if ref is not None and self.slot(ref).activity_id == text_id:
-            self.update(ref, cancel_requested=True)
+            log = self.attempt_log(ref, cancel_requested=True)
+            self.update(ref, cancel_requested=True, attempt_log=log)
 
     def marker_recorded(self, attributes: Mapping[str, Any], _: int) -> None:
         if attributes.get("markerName") != MARKER_NAME:
@@ -470,6 +613,13 @@ class _Folder:
         details = f"SWF could not start retry timer {timer_id}: {cause}"
         reason = f"StartTimerFailed: {cause}"
         self.update(control, status=FAILED, reason=reason, details=details, retryable=False)
+
+
+def _type_of(attributes: Mapping[str, Any]) -> tuple[str, str] | None:
+    activity_type = attributes.get("activityType")
+    if not isinstance(activity_type, Mapping):
+        return None
+    return (str(activity_type.get("name")), str(activity_type.get("version")))
 
 
 def fold(

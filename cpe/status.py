@@ -3,9 +3,9 @@
 SWF throttles its read APIs per account (``DescribeWorkflowExecution`` refills at 6/s,
 history and list calls have their own buckets). Clients may ask as often as they like, so:
 
-* a job's summary (one ``GetWorkflowExecutionHistory`` read, all pages) is cached per
-  workflow for ``status_cache_seconds``; a closed run never changes, so it is kept until
-  evicted (LRU);
+* a job's summary (one ``GetWorkflowExecutionHistory`` read, all pages, folded by
+  :func:`cpe.state.fold` and shown by :mod:`cpe.job_summary`) is cached per workflow for
+  ``status_cache_seconds``; a closed run never changes, so it is kept until evicted (LRU);
 * a client's job list is cached per (client, window) for ``status_cache_seconds``;
 * the runId of each workflowId found is remembered (a workflowId has one CPE run);
 * on top of the caches, token buckets bound the calls we make per second, whatever the
@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from cpe import job_summary
 from cpe.messages import job_of_workflow_id
 from cpe.plan import Plan
+from cpe.state import ExecutionState, fold
 from cpe.swf import ExecutionInfo, SwfGateway, WorkflowRef
 
 K = TypeVar("K")
@@ -92,6 +93,7 @@ class LruCache(Generic[K, V]):
 @dataclass(frozen=True)
 class JobSummary:
     ref: WorkflowRef
+    state: ExecutionState
     summary: Mapping[str, Any]
     as_of: float
 
@@ -158,25 +160,28 @@ class StatusService:
 
     # --- job and activity status ----------------------------------------------------
 
-    def job_summary(self, info: ExecutionInfo) -> JobSummary:
-        """The run's summary, from cache when fresh enough (closed runs: always)."""
+    def job_summary(self, info: ExecutionInfo, *, fresh: bool = False) -> JobSummary:
+        """The run's folded state and summary, from cache when fresh enough (closed runs:
+        always); ``fresh`` reads the history again unless the run is known to be closed."""
         key = info.workflow.workflow_id
         cached = self._summaries.get(key, None)
-        if self._usable(cached, info):
+        if self._usable(cached, info, fresh):
             assert cached is not None
             return cached
         self._history_bucket.acquire()
         as_of = round(time.time(), 3)
-        events = list(self._swf.history(info.workflow))
-        summary = job_summary.summarize(events, self._plans.get(info.workflow_type))
-        fresh = JobSummary(info.workflow, summary, as_of)
-        self._summaries.put(key, fresh)
-        return fresh
+        state = fold(self._swf.history(info.workflow))
+        summary = job_summary.summarize(state, self._plans.get(info.workflow_type))
+        read = JobSummary(info.workflow, state, summary, as_of)
+        self._summaries.put(key, read)
+        return read
 
-    def _usable(self, cached: JobSummary | None, info: ExecutionInfo) -> bool:
+    def _usable(self, cached: JobSummary | None, info: ExecutionInfo, fresh: bool) -> bool:
         if cached is None or cached.ref != info.workflow:
             return False
-        return cached.closed or time.time() - cached.as_of <= self._cache_seconds
+        if cached.closed:
+            return True
+        return not fresh and time.time() - cached.as_of <= self._cache_seconds
 
     # --- lists ----------------------------------------------------------------------
 

@@ -220,6 +220,23 @@ class SwfGateway:
             **kwargs,
         )
 
+    def signal_workflow(
+        self, workflow_id: str, run_id: str | None, signal_name: str, input: str
+    ) -> None:
+        """Record a WorkflowExecutionSignaled event (SWF then schedules a decision task).
+
+        Raises UnknownResource when the execution is not open.
+        """
+        kwargs: dict[str, Any] = {
+            "domain": self.domain,
+            "workflowId": workflow_id,
+            "signalName": signal_name,
+            "input": input,
+        }
+        if run_id:
+            kwargs["runId"] = run_id
+        aws.call("SignalWorkflowExecution", self._client.signal_workflow_execution, **kwargs)
+
     def terminate_workflow(self, ref: WorkflowRef, reason: str, details: str = "") -> None:
         aws.call(
             "TerminateWorkflowExecution",

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,6 +95,49 @@ def test_sdk_cancel_while_a_step_runs(client: Client) -> None:
     assert ack is not None and ack["type"] == messages.CANCEL_REQUESTED
     final = client.wait(job_id, timeout=TIMEOUT)
     assert final["type"] == messages.WORKFLOW_CANCELED
+
+
+def history_types(emulator: EmulatorProcess, workflow_id: str) -> list[str]:
+    swf = emulator.client("swf")
+    runs = swf.list_closed_workflow_executions(
+        domain="cpe-test",
+        startTimeFilter={"oldestDate": 0},
+        executionFilter={"workflowId": workflow_id},
+    )["executionInfos"]
+    history = swf.get_workflow_execution_history(domain="cpe-test", execution=runs[0]["execution"])
+    return [event["eventType"] for event in history["events"]]
+
+
+def test_cancel_activity_fails_its_step_and_the_unhandled_failure_fails_the_job(
+    client: Client, emulator: EmulatorProcess
+) -> None:
+    job_id = client.start_job({"payload": {"sleep": 60}}, workflow=ECHO)
+    for event in client.events(job_id, wait=TIMEOUT):
+        if event["type"] == messages.ACTIVITY_PROGRESS:
+            break
+    client.send_command(messages.CANCEL_ACTIVITY, job_id, {"activityId": "First"})
+    ack = client.answer(job_id, messages.CANCEL_REQUESTED, timeout=30)
+    assert ack["data"]["activity"]["activityId"] == "First"
+    seen: list[dict[str, Any]] = []
+    for event in client.events(job_id, wait=TIMEOUT):
+        seen.append(event)
+        if event["type"] in messages.FINAL_EVENTS:
+            break
+    types = [event["type"] for event in seen]
+    assert messages.ACTIVITY_CANCELED in types, types
+    final = seen[-1]
+    assert final["type"] == messages.WORKFLOW_FAILED, final
+    assert final["data"]["reason"] == "step First failed: ActivityTaskCanceled"
+    history = history_types(emulator, f"alpha.{job_id}")
+    requested = history.index("ActivityTaskCancelRequested")
+    assert history.index("ActivityTaskCanceled") > requested
+    assert "ActivityTaskCompleted" not in history
+    status = client.job_status(job_id)["data"]
+    assert [(s["name"], s["status"]) for s in status["steps"]] == [
+        ("First", "canceled"),
+        ("Second", "pending"),
+    ]
+    assert status["activities"][0]["cancelRequested"] is True
 
 
 def test_filtered_events_leave_other_jobs_events_for_their_readers(client: Client) -> None:

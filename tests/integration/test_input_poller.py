@@ -246,9 +246,58 @@ def test_cancel_job_requests_cancellation(stack: DaemonSet, emulator: EmulatorPr
     assert ack["data"]["workflow"] == {"workflowId": "alpha.cancel-1", "runId": run_id}
     alpha.send(command("GET_JOB_STATUS", "cancel-1"))
     assert alpha.answer()["data"]["cancelRequested"] is True
-    alpha.send(command("CANCEL_ACTIVITY", "cancel-1", activityId="First"))
+
+
+def signals_of(emulator: EmulatorProcess, workflow_id: str) -> list[tuple[str, Any]]:
+    history = emulator.client("swf").get_workflow_execution_history(
+        domain="cpe-test",
+        execution={"workflowId": workflow_id, "runId": run_of(emulator, workflow_id)},
+    )
+    return [
+        (
+            e["workflowExecutionSignaledEventAttributes"]["signalName"],
+            json.loads(e["workflowExecutionSignaledEventAttributes"]["input"]),
+        )
+        for e in history["events"]
+        if e["eventType"] == "WorkflowExecutionSignaled"
+    ]
+
+
+def run_of(emulator: EmulatorProcess, workflow_id: str) -> str:
+    return str(open_runs(emulator, workflow_id)[0]["execution"]["runId"])
+
+
+def test_cancel_activity_signals_the_run_for_an_open_activity_only(
+    stack: DaemonSet, emulator: EmulatorProcess
+) -> None:
+    alpha = queues_of(emulator, CLIENT_A)
+    alpha.send(start_job("cancel-act", CLIENT_A))
+    run_id = alpha.answer()["runId"]
+    alpha.send(command("CANCEL_ACTIVITY", "cancel-act", activityId="First"))
     refused = alpha.answer()
-    assert (refused["type"], refused["reason"]) == ("COMMAND_REJECTED", "NOT_SUPPORTED")
+    assert (refused["type"], refused["reason"]) == ("COMMAND_REJECTED", "UNKNOWN_ACTIVITY")
+    assert "open: none" in refused["details"]
+
+    schedule_first_step(emulator)
+    alpha.send(command("CANCEL_ACTIVITY", "cancel-act", activityId="First"))
+    ack = alpha.answer()
+    assert ack["type"] == "CANCEL_REQUESTED"
+    assert ack["data"]["workflow"] == {"workflowId": "alpha.cancel-act", "runId": run_id}
+    activity = ack["data"]["activity"]
+    assert (activity["activityId"], activity["status"]) == ("First", "scheduled")
+    assert activity["activityType"] == {"name": "InputEchoActivity", "version": "1"}
+    assert signals_of(emulator, "alpha.cancel-act") == [
+        ("cpe.cancel_activity", {"activityId": "First"})
+    ]
+    alpha.send(command("CANCEL_ACTIVITY", "cancel-act", activityId="Second"))
+    assert alpha.answer()["reason"] == "UNKNOWN_ACTIVITY"
+
+    emulator.client("swf").terminate_workflow_execution(
+        domain="cpe-test", workflowId="alpha.cancel-act", reason="test"
+    )
+    alpha.send(command("CANCEL_ACTIVITY", "cancel-act", activityId="First"))
+    closed = alpha.answer()
+    assert closed["reason"] == "JOB_CLOSED" and "TERMINATED" in closed["details"]
 
 
 def test_cancel_of_a_closed_job_is_rejected(stack: DaemonSet, emulator: EmulatorProcess) -> None:

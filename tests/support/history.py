@@ -76,6 +76,13 @@ class History:
     def cancel_requested(self) -> int:
         return self.add("WorkflowExecutionCancelRequested")
 
+    def signaled(self, name: str, input: str | None = None) -> int:
+        return self.add("WorkflowExecutionSignaled", signalName=name, input=input)
+
+    def cancel_activity_signal(self, activity_id: str) -> int:
+        """What the input poller sends for CANCEL_ACTIVITY."""
+        return self.signaled("cpe.cancel_activity", json.dumps({"activityId": activity_id}))
+
     def completed(self, result: str = "{}") -> int:
         return self.add("WorkflowExecutionCompleted", result=result)
 

@@ -1,5 +1,6 @@
-"""Property tests: random valid plans and random activity outcomes always end, never schedule
-a step twice or before its requirements, and decide the same from full and incremental folds."""
+"""Property tests: random valid plans, random activity outcomes and CANCEL_ACTIVITY signals
+always end, never schedule a step twice or before its requirements, never ask to cancel an
+activity twice, and decide the same from full and incremental folds."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def test_random_runs_end_and_replays_agree(plan: Plan, data: st.DataObject) -> N
     history.started({"job": 1})
     incremental = fold(history.events)
     scheduled: set[str] = set()
+    cancels_asked: set[str] = set()
     open_ids: list[str] = []
     canceled = False
     for _ in range(200):
@@ -68,11 +70,17 @@ def test_random_runs_end_and_replays_agree(plan: Plan, data: st.DataObject) -> N
                 assert described["activityId"] not in scheduled
                 scheduled.add(described["activityId"])
                 open_ids.append(described["activityId"])
+            if decision["decisionType"] == "RequestCancelActivityTask":
+                asked = decision["requestCancelActivityTaskDecisionAttributes"]["activityId"]
+                assert asked not in cancels_asked, asked  # each attempt is asked once
+                cancels_asked.add(asked)
         if any(d["decisionType"] in CLOSING for d in decisions):
             return
         if not canceled and data.draw(st.integers(0, 9)) == 9:  # hypothesis favours 0
             history.cancel_requested()
             canceled = True
+        if data.draw(st.booleans()):  # a client's CANCEL_ACTIVITY, maybe a stale id
+            history.cancel_activity_signal(data.draw(st.sampled_from([*open_ids, "S0", "S9"])))
         if open_ids:
             activity = open_ids.pop(data.draw(st.integers(0, len(open_ids) - 1)))
             outcome = data.draw(st.sampled_from(["completed", "failed", "timed_out", "canceled"]))
