@@ -11,7 +11,8 @@ object) asks, so a plan's step inputs script the scenario:
     {"result": <json>}                 complete with this result (default: the input echoed)
 
 The attempt is read from the activityId (``step#3`` is attempt 3; no suffix is attempt 1).
-TERM finishes the current task and exits 0.
+TERM finishes the current task and exits 0. ``handle`` is the same behaviour as a handler
+for the real ``cpe activity-poller`` (``handler: <module>:handle`` in cpe.yaml).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from cpe import aws
 from cpe.config import AwsSettings
-from cpe.errors import AWSError, EndpointUnavailable
+from cpe.errors import ActivityFailed, AWSError, EndpointUnavailable
 from cpe.swf import ActivityTask, SwfGateway
 
 _ATTEMPT = re.compile(r"#(\d+)$")
@@ -45,31 +46,57 @@ def attempt_of(activity_id: str) -> int:
     return int(match[1]) if match else 1
 
 
+def _spec(text: str | None) -> dict[str, Any]:
+    try:
+        spec: Any = json.loads(text or "null")
+    except ValueError:
+        spec = text
+    return spec if isinstance(spec, dict) else {"result": spec}
+
+
+def _failure(spec: dict[str, Any], activity_id: str) -> tuple[str, str] | None:
+    """The (reason, details) this task must fail with, if any."""
+    if "fail" in spec:
+        return spec["fail"].get("reason", "FAILED"), spec["fail"].get("details", "")
+    attempt = attempt_of(activity_id)
+    if attempt <= int(spec.get("fail_attempts", 0)):
+        return "FLAKY", f"attempt {attempt} fails"
+    return None
+
+
+def _result(spec: dict[str, Any], activity_id: str) -> Any:
+    return spec.get("result", {"ok": True, "activityId": activity_id, "input": spec})
+
+
+def handle(input: Any, ctx: Any) -> Any:
+    """The same behaviour as a ``cpe activity-poller`` handler (``module:handle``)."""
+    spec = input if isinstance(input, dict) else {"result": input}
+    deadline = time.monotonic() + float(spec.get("sleep", 0))
+    while time.monotonic() < deadline and not ctx.cancelled:
+        time.sleep(0.05)
+    if ctx.cancelled:
+        raise ActivityFailed("CANCELED", "canceled on request")
+    failure = _failure(spec, ctx.activity_id)
+    if failure is not None:
+        raise ActivityFailed(*failure)
+    return _result(spec, ctx.activity_id)
+
+
 def run_task(swf: SwfGateway, task: ActivityTask) -> str:
     """Do what the input asks; returns what happened (for the log line)."""
-    try:
-        spec: Any = json.loads(task.input or "null")
-    except ValueError:
-        spec = task.input
-    if not isinstance(spec, dict):
-        spec = {"result": spec}
+    spec = _spec(task.input)
     deadline = time.monotonic() + float(spec.get("sleep", 0))
     while time.monotonic() < deadline:
         if _heartbeat(swf, task):
             _insist(lambda: swf.cancel_activity(task.token, "canceled on request"))
             return "canceled"
         time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
-    if "fail" in spec:
-        failure = spec["fail"]
-        reason, details = failure.get("reason", "FAILED"), failure.get("details", "")
-        _insist(lambda: swf.fail_activity(task.token, reason, details))
+    failure = _failure(spec, task.activity_id)
+    if failure is not None:
+        _insist(lambda: swf.fail_activity(task.token, *failure))
         return "failed"
-    attempt = attempt_of(task.activity_id)
-    if attempt <= int(spec.get("fail_attempts", 0)):
-        _insist(lambda: swf.fail_activity(task.token, "FLAKY", f"attempt {attempt} fails"))
-        return "failed"
-    result = spec.get("result", {"ok": True, "activityId": task.activity_id, "input": spec})
-    _insist(lambda: swf.complete_activity(task.token, json.dumps(result)))
+    result = json.dumps(_result(spec, task.activity_id))
+    _insist(lambda: swf.complete_activity(task.token, result))
     return "completed"
 
 
