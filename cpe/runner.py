@@ -36,7 +36,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, BinaryIO, NoReturn, Protocol
 
 from cpe.activities import Context, Handler, TaskIds
 from cpe.errors import ActivityFailed
@@ -170,25 +170,30 @@ class Shutdown:
 # --- the child ---------------------------------------------------------------------------
 
 
-@dataclass
-class _Paths:
-    root: Path
+class _Files:
+    """The task's working directory and its std streams.
 
-    @property
-    def work(self) -> Path:
-        return self.root / "work"
+    The streams are anonymous temporary files (no name, nothing to unlink), so the only
+    directory entry a task costs is its working directory: directory operations were the
+    largest part of the runner's own overhead.
+    """
 
-    @property
-    def stdout(self) -> Path:
-        return self.root / "stdout"
+    def __init__(self, task: Task) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="cpe-task-"))
+        self.stdout = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        self.stdin: BinaryIO | None = None
+        if task.command is not None:  # a command reads its input on stdin
+            self.stdin = tempfile.TemporaryFile()  # noqa: SIM115
+            self.stdin.write((task.input or "").encode())
+            self.stdin.flush()
+            self.stdin.seek(0)
 
-    @property
-    def stderr(self) -> Path:
-        return self.root / "stderr"
-
-    @property
-    def stdin(self) -> Path:
-        return self.root / "input.json"
+    def close(self) -> None:
+        for file in (self.stdout, self.stderr, self.stdin):
+            if file is not None:
+                file.close()
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 class _PipeReporter:
@@ -224,18 +229,17 @@ def _apply_limits(limits: Limits) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
 
 
-def _enter_child(paths: _Paths, limits: Limits, stdin: str, stderr: int | None) -> None:
+def _enter_child(files: _Files, limits: Limits, stderr: int | None) -> None:
     """Isolate the freshly forked child: session, signals, directory, std streams, limits."""
     os.setsid()
     _reset_signals()
-    os.chdir(paths.work)
-    os.environ["TMPDIR"] = str(paths.work)  # temp files land in the directory removed after
+    os.chdir(files.work)
+    os.environ["TMPDIR"] = str(files.work)  # temp files land in the directory removed after
     tempfile.tempdir = None
-    _redirect(0, os.open(stdin, os.O_RDONLY))
-    _redirect(1, os.open(paths.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    if stderr is None:
-        stderr = os.open(paths.stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    _redirect(2, stderr)
+    stdin = files.stdin.fileno() if files.stdin else os.open(os.devnull, os.O_RDONLY)
+    os.dup2(stdin, 0)
+    os.dup2(files.stdout.fileno(), 1)
+    os.dup2(stderr if stderr is not None else files.stderr.fileno(), 2)
     # Whatever the parent's sys.std* were (a test runner's capture, say), the task's go to fds.
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
@@ -243,16 +247,10 @@ def _enter_child(paths: _Paths, limits: Limits, stdin: str, stderr: int | None) 
     _apply_limits(limits)
 
 
-def _redirect(target: int, fd: int) -> None:
-    os.dup2(fd, target)
-    if fd != target:
-        os.close(fd)
-
-
-def _run_python_child(task: Task, paths: _Paths, pipe_w: int) -> NoReturn:
+def _run_python_child(task: Task, files: _Files, pipe_w: int) -> NoReturn:
     code = 1
     try:
-        _enter_child(paths, task.limits, os.devnull, None)
+        _enter_child(files, task.limits, None)
         code = _call_handler(task, _PipeReporter(pipe_w))
     except BaseException:  # nothing may ever escape into the parent's code in this process
         with contextlib.suppress(BaseException):
@@ -308,10 +306,10 @@ def _cancel_flag() -> Callable[[], bool]:
     return lambda: flag[0]
 
 
-def _run_command_child(task: Task, paths: _Paths, pipe_w: int) -> NoReturn:
+def _run_command_child(task: Task, files: _Files, pipe_w: int) -> NoReturn:
     assert task.command is not None
     try:
-        _enter_child(paths, task.limits, str(paths.stdin), pipe_w)
+        _enter_child(files, task.limits, pipe_w)
         os.execvp(task.command[0], list(task.command))
     except BaseException as exc:
         with contextlib.suppress(BaseException):
@@ -337,10 +335,10 @@ class ExitStatus:
 class Child:
     """A started child process: its pid (= process group), protocol pipe and files."""
 
-    def __init__(self, task: Task, paths: _Paths, pid: int, pipe_r: int) -> None:
+    def __init__(self, task: Task, files: _Files, pid: int, pipe_r: int) -> None:
         self.task = task
         self.pid = pid
-        self._paths = paths
+        self._files = files
         self._pipe_r: int | None = pipe_r
         self._buffer = b""
         self._pidfd: int | None = _pidfd(pid)
@@ -348,10 +346,7 @@ class Child:
 
     @classmethod
     def start(cls, task: Task) -> Child:
-        paths = _Paths(Path(tempfile.mkdtemp(prefix="cpe-task-")))
-        paths.work.mkdir()
-        if task.command is not None:
-            paths.stdin.write_text(task.input or "", encoding="utf-8")
+        files = _Files(task)
         pipe_r, pipe_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # or the child would print them a second time
             stream.flush()
@@ -360,16 +355,16 @@ class Child:
         except OSError:
             os.close(pipe_r)
             os.close(pipe_w)
-            shutil.rmtree(paths.root, ignore_errors=True)
+            files.close()
             raise
         if pid == 0:
             os.close(pipe_r)
             if task.command is not None:
-                _run_command_child(task, paths, pipe_w)
-            _run_python_child(task, paths, pipe_w)
+                _run_command_child(task, files, pipe_w)
+            _run_python_child(task, files, pipe_w)
         os.close(pipe_w)
         fcntl.fcntl(pipe_r, fcntl.F_SETFL, fcntl.fcntl(pipe_r, fcntl.F_GETFL) | os.O_NONBLOCK)
-        return cls(task, paths, pid, pipe_r)
+        return cls(task, files, pid, pipe_r)
 
     @property
     def has_pidfd(self) -> bool:
@@ -403,8 +398,7 @@ class Child:
     def _parse(self, line: bytes) -> dict[str, Any] | None:
         message = _protocol_message(line)
         if message is None and self.task.command is not None:
-            with self._paths.stderr.open("ab") as log:  # a command's ordinary stderr output
-                log.write(line + b"\n")
+            self._files.stderr.write(line + b"\n")  # a command's ordinary stderr output
         return message
 
     def poll_exit(self) -> ExitStatus | None:
@@ -443,10 +437,11 @@ class Child:
             os.killpg(self.pid, signum)
 
     def stdout_text(self, limit: int) -> str:
-        return _read(self._paths.stdout, limit)
+        return _read(self._files.stdout.fileno(), limit)
 
     def stderr_tail(self) -> str:
-        return _tail(self._paths.stderr, TAIL_BYTES)
+        self._files.stderr.flush()
+        return _tail(self._files.stderr.fileno(), TAIL_BYTES)
 
     def cleanup(self) -> None:
         """Kill what is left of the group, close the fds and remove the task's directory."""
@@ -455,7 +450,7 @@ class Child:
             if fd is not None:
                 os.close(fd)
         self._pipe_r = self._pidfd = None
-        shutil.rmtree(self._paths.root, ignore_errors=True)
+        self._files.close()
 
 
 def _pidfd(pid: int) -> int | None:
@@ -478,21 +473,16 @@ def _protocol_message(line: bytes) -> dict[str, Any] | None:
     return None
 
 
-def _read(path: Path, limit: int) -> str:
-    try:
-        with path.open("rb") as file:
-            return file.read(limit).decode("utf-8", "replace")
-    except OSError:
-        return ""
+# pread, not read: the child's copies of these fds share the file offset with the parent's.
 
 
-def _tail(path: Path, size: int) -> str:
-    try:
-        with path.open("rb") as file:
-            file.seek(max(0, file.seek(0, os.SEEK_END) - size))
-            return file.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+def _read(fd: int, limit: int) -> str:
+    return os.pread(fd, limit, 0).decode("utf-8", "replace")
+
+
+def _tail(fd: int, size: int) -> str:
+    end = os.fstat(fd).st_size
+    return os.pread(fd, size, max(0, end - size)).decode("utf-8", "replace")
 
 
 # --- the parent's supervision ---------------------------------------------------------

@@ -202,13 +202,21 @@ def stack(
                 process.wait(10)
 
 
-def alive(pid: int | None) -> bool:
+def running(pid: int | None) -> bool:
     if pid is None:
         return False
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def alive(pid: int | None) -> bool:
+    """Still running a few seconds from now (a SIGKILL is delivered asynchronously)."""
+    deadline = time.monotonic() + 5
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return running(pid)
 
 
 def data(event: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +289,7 @@ def test_cancel_kills_the_tree_and_reports_canceled(stack: Stack) -> None:
     stack.start_poller("--activity", "Stubborn")
     ref = stack.schedule("cancel", "Stubborn", {"pid_file": str(stack.tmp_path / "cancel.pids")})
     pids = stack.pids("cancel.pids")
-    assert alive(pids["child"]) and alive(pids["grandchild"])
+    assert running(pids["child"]) and running(pids["grandchild"])
     stack.request_cancel(ref)
     closing = stack.closing_event(ref)
     assert closing["eventType"] == "ActivityTaskCanceled", closing
@@ -312,6 +320,7 @@ def test_second_term_fails_the_task_and_leaves_no_process(stack: Stack) -> None:
     closing = stack.closing_event(ref)
     assert closing["activityTaskFailedEventAttributes"]["reason"] == "WORKER_SHUTDOWN"
     assert data(stack.events("term2")[-1])["result"]["reason"] == "WORKER_SHUTDOWN"
+    assert not alive(pids["child"]) and not alive(pids["grandchild"])
     left = [
         p.info
         for p in psutil.process_iter(["pid", "ppid", "cmdline"])
@@ -322,9 +331,9 @@ def test_second_term_fails_the_task_and_leaves_no_process(stack: Stack) -> None:
 
 def _in_tree(process: psutil.Process, poller: int, pids: dict[str, int | None]) -> bool:
     if process.pid in (poller, *pids.values()) or process.info["ppid"] == poller:
-        return alive(process.pid)
+        return running(process.pid)
     with contextlib.suppress(psutil.Error):
-        return os.getpgid(process.pid) == pids["child"] and alive(process.pid)
+        return os.getpgid(process.pid) == pids["child"] and running(process.pid)
     return False
 
 

@@ -333,7 +333,14 @@ def test_command_cancel_terminates_its_group() -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    """Whether ``pid`` still runs a few seconds from now: SIGKILL is delivered asynchronously,
+    and a killed grandchild is not ours to reap, so give it the time to go."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            return False
+        time.sleep(0.02)
+    return True
