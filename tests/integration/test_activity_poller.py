@@ -375,3 +375,12 @@ def test_worker_survives_the_endpoint_going_away(stack: Stack, emulator: Emulato
     assert stack.events("again", timeout=60)[-1]["type"] == "ACTIVITY_COMPLETED"
     assert stack.closing_event(ref)["eventType"] == "ActivityTaskCompleted"
     assert poller.poll() is None
+
+
+def test_term_while_idle_exits_promptly(stack: Stack) -> None:
+    poller = stack.start_poller("--activity", "Steps")
+    wait_for("the poller to poll", lambda: "polling task_lists" in stack.log() or None)
+    started = time.monotonic()
+    poller.send_signal(signal.SIGTERM)
+    assert poller.wait(timeout=30) == 0
+    assert time.monotonic() - started < 10, "at most one long poll (2 s here) before exiting"
