@@ -334,3 +334,21 @@ def test_first_term_finishes_and_exits_zero(stack: Stack) -> None:
     job = stack.start_job("DeciderChain", {})
     stack.wait_event(job, "WORKFLOW_COMPLETED")
     assert stack.daemons.stop("decider", timeout=15) == 0
+
+
+def test_a_job_submitted_through_the_sdk_and_input_poller(stack: Stack) -> None:
+    from cpe.client import Client
+    from cpe.config import load_settings
+
+    stack.daemons.start("input-poller")
+    client = Client(load_settings(stack.daemons.config), CLIENT)
+    job = client.start_job({"third": {"result": {"answer": 42}}}, workflow=("DeciderChain", "1"))
+
+    stack.wait_event(job, "WORKFLOW_SCHEDULED")
+    done = stack.wait_event(job, "WORKFLOW_COMPLETED")
+    assert '"answer": 42' in json.dumps(done["data"]["result"])  # the last step's output
+    assert [e["data"]["activity"]["activityId"] for e in stack.of(job, "ACTIVITY_SCHEDULED")] == [
+        "First",
+        "Second",
+        "Third",
+    ]
