@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 
 from tests.support.emulator import REPO_ROOT, EmulatorProcess
-from tests.support.stack import DEFAULT_CLIENT, DaemonSet, daemon_env, write_config
+from tests.support.stack import DaemonSet, daemon_env, write_config
 
 PLANS = sorted((Path(__file__).parent / "plans").glob("decider_*.yaml"))
 DOMAIN = "cpe-test"
-CLIENT = DEFAULT_CLIENT["name"]
+CLIENT = "test"  # the client write_config configures by default
+QUEUES = {"input": "test-input", "output": "test-output"}
 DEADLINE = 40.0
 WORKER = [sys.executable, "-m", "tests.support.noop_worker"]
 USE_ACTIVITY_POLLER = os.environ.get("CPE_TEST_WORKER", "activity-poller") == "activity-poller"
@@ -98,9 +99,7 @@ class Stack:
         self.events: list[dict[str, Any]] = []
 
     def start(self) -> None:
-        self.output_url = self.sqs.create_queue(QueueName=DEFAULT_CLIENT["queues"]["output"])[
-            "QueueUrl"
-        ]
+        self.output_url = self.sqs.create_queue(QueueName=QUEUES["output"])["QueueUrl"]
         self.daemons.start("decider")
         if USE_ACTIVITY_POLLER:
             self.daemons.start("activity-poller")
@@ -118,7 +117,7 @@ class Stack:
 
     def start_job(self, plan: str, data: dict[str, Any], job_id: str | None = None) -> str:
         job_id = job_id or uuid.uuid4().hex
-        data = {**data, "client": {"name": CLIENT, "queues": DEFAULT_CLIENT["queues"]}}
+        data = {**data, "client": {"name": CLIENT, "queues": QUEUES}}
         self.swf.start_workflow_execution(
             domain=DOMAIN,
             workflowId=f"{CLIENT}.{job_id}",
@@ -297,16 +296,8 @@ def test_unknown_workflow_type_fails_that_workflow_only(stack: Stack) -> None:
 
 def test_decider_killed_mid_job_resumes_without_running_a_step_twice(stack: Stack) -> None:
     job = stack.start_job("DeciderChain", {"first": {"sleep": 1}, "second": {"sleep": 2}})
-    wait_for(
-        lambda: (
-            stack.receive(),
-            any(
-                e["data"]["activity"]["activityId"] == "Second"
-                for e in stack.of(job, "ACTIVITY_SCHEDULED")
-            ),
-        )[1],
-        "the second step to be scheduled",
-    )
+    stack.wait_event(job, "ACTIVITY_SCHEDULED")
+    wait_for(lambda: "Second" in stack.scheduled_ids(job), "the second step to be scheduled")
     stack.daemons.kill("decider")
     stack.daemons.start("decider")
 
