@@ -228,6 +228,9 @@ class Decider:
                 health.succeeded()
             except AWSError as exc:
                 stop.sleep(health.failed(exc))
+            except Exception:  # the loop boundary: a bug outside deciding must not kill us
+                _log.exception("unexpected error in the decider loop")
+                stop.sleep(health.backoff.next_delay())
 
     def tick(self) -> bool:
         """Handle at most one decision task; returns whether there was one."""
@@ -251,7 +254,10 @@ class Decider:
         _log.info("decided", decisions=_summary(accepted), **ids)
         if decider_notify.closes(accepted):
             self.cache.evict(task.workflow.run_id)
-        self._notify(task, accepted, run)
+        try:
+            self._notify(task, accepted, run)
+        except Exception:  # SWF has the decisions; a bug here costs events, not the job
+            _log.exception("building the client events failed", **ids)
 
     def _respond(
         self, task: DecisionTask, decisions: list[dict[str, Any]], ids: Mapping[str, str]
