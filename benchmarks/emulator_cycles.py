@@ -115,6 +115,7 @@ def main() -> int:
     try:
         setup(swf)
         block_start = window_start = time.perf_counter()
+        block_cpu = sum(rss.cpu_times()[:2])
         for index in range(1, args.cycles + 1):
             cycle(swf, index)
             if index % 50 == 0:
@@ -132,8 +133,13 @@ def main() -> int:
                 now = time.perf_counter()
                 rate = args.every / (now - block_start)
                 mb = rss.memory_info().rss / 2**20
+                # Server CPU per cycle does not depend on what else the machine runs.
+                cpu = sum(rss.cpu_times()[:2])
+                cpu_ms = 1000 * (cpu - block_cpu) / args.every
+                block_cpu = cpu
                 print(
-                    f"{label}: cycles {index - args.every + 1:>6}-{index:<6} {rate:7.1f} cycles/s  server RSS {mb:6.1f} MB",
+                    f"{label}: cycles {index - args.every + 1:>6}-{index:<6} {rate:7.1f} cycles/s"
+                    f"  server CPU {cpu_ms:5.2f} ms/cycle  server RSS {mb:6.1f} MB",
                     flush=True,
                 )
                 block_start = now
