@@ -343,3 +343,19 @@ def test_a_job_submitted_through_the_sdk_and_input_poller(stack: Stack) -> None:
         "Second",
         "Third",
     ]
+
+
+def test_endpoint_down_is_logged_once_backed_off_and_survived(stack: Stack) -> None:
+    def decider_log() -> str:
+        return "\n".join(p.read_text() for p in stack.daemons.log_dir.glob("decider.*.log"))
+
+    stack.emulator.terminate()  # down (its state is written), until restarted below
+    wait_for(lambda: decider_log().count("still unavailable") >= 2, "two backed-off retries")
+    assert decider_log().count("endpoint unavailable, backing off") == 1
+    assert decider_log().count("retrying operation=PollForDecisionTask") < 40  # no spinning
+
+    stack.emulator.restart()
+    job = stack.start_job("DeciderChain", {})
+    stack.wait_event(job, "WORKFLOW_COMPLETED")
+    assert decider_log().count("endpoint available again") == 1
+    assert stack.daemons.alive("decider")
