@@ -114,6 +114,15 @@ class Notice:
     client: str
     body: dict[str, Any]
 
+    @property
+    def ids(self) -> dict[str, Any]:
+        workflow = self.body.get("data", {}).get("workflow", {})
+        return {
+            "workflowId": workflow.get("workflowId"),
+            "runId": workflow.get("runId"),
+            "jobId": self.body.get("jobId"),
+        }
+
 
 class Outbox:
     """Client events waiting to be sent; kept across an endpoint outage, in order, bounded."""
@@ -132,7 +141,7 @@ class Outbox:
                     "outbox full, dropping event",
                     client=dropped.client,
                     type=dropped.body.get("type"),
-                    jobId=dropped.body.get("jobId"),
+                    **dropped.ids,
                 )
             self._pending.append(Notice(client, body))
 
@@ -146,13 +155,13 @@ class Outbox:
                     "sent",
                     type=notice.body.get("type"),
                     client=notice.client,
-                    jobId=notice.body.get("jobId"),
+                    **notice.ids,
                 )
             except InvalidRequest as exc:  # too large or refused: retrying cannot help
                 _log.error(
                     "event refused",
                     client=notice.client,
-                    jobId=notice.body.get("jobId"),
+                    **notice.ids,
                     error=str(exc),
                 )
             self._pending.popleft()
