@@ -327,7 +327,10 @@ class Decider:
     def _unknown_type(self, workflow_type: tuple[str, str]) -> tuple[str, str]:
         name, version = workflow_type
         served = ", ".join(_plan_names(self.plans)) or "none"
-        reason = f"{UNKNOWN_WORKFLOW_TYPE}: no plan for workflow type {name!r} version {version!r}"
+        reason = (
+            f"{UNKNOWN_WORKFLOW_TYPE}: no plan for workflow type {name!r} version {version!r};"
+            f" serving: {served}"
+        )  # clipped to SWF's 256 characters; the details always carry the whole list
         return reason, f"this decider serves: {served}"
 
     # --- notifications --------------------------------------------------------------

@@ -287,6 +287,7 @@ def test_unknown_workflow_type_fails_that_workflow_only(stack: Stack) -> None:
     failed = stack.wait_event(job, "WORKFLOW_FAILED")
     assert "UNKNOWN_WORKFLOW_TYPE" in failed["data"]["reason"]
     assert "Stranger" in failed["data"]["reason"]
+    assert "DeciderChain 1" in failed["data"]["reason"]
     assert "DeciderChain 1" in failed["data"]["details"]
 
     other = stack.start_job("DeciderChain", {})
