@@ -20,6 +20,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -509,6 +510,13 @@ def main(argv: list[str]) -> int:
         # One clear line and exit 2: supervisord shows it; a traceback would bury it.
         print(f"cpe activity-poller: {exc}", file=sys.stderr)
         return EXIT_STARTUP
+    if threading.active_count() > 1:
+        # Tasks are forked from this process: a thread holding a lock at fork time would leave
+        # that lock held forever in the child.
+        _log.warning(
+            "handler imports started threads; forking is unsafe with threads",
+            threads=threading.active_count(),
+        )
     identity = args.identity or f"{socket.gethostname()}:{os.getpid()}"
     poller = ActivityPoller(
         settings,
