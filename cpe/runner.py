@@ -203,19 +203,26 @@ class _PipeReporter:
         self._fd = fd
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        # allow_nan=False: NaN and Infinity are not JSON, and clients would choke on them.
+        data = (json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n").encode()
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
 
 
-def _reset_signals() -> None:
+_SignalHandler = Callable[[int, Any], None] | int
+
+
+def _reset_signals(on_cancel: _SignalHandler) -> None:
     # The daemon's flag-setting handlers and wakeup fd must not leak into the task.
     signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGCHLD):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     for name in ("SIGPIPE", "SIGXFSZ"):  # Python ignores these; executables expect the default
         signal.signal(getattr(signal, name), signal.SIG_DFL)
+    # SIGUSR1 (cancel) was blocked across the fork; its handler is in place before unblocking,
+    # so a cancel sent the instant the child starts is seen, not fatal.
+    signal.signal(signal.SIGUSR1, on_cancel)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
@@ -229,10 +236,12 @@ def _apply_limits(limits: Limits) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
 
 
-def _enter_child(files: _Files, limits: Limits, stderr: int | None) -> None:
+def _enter_child(
+    files: _Files, limits: Limits, stderr: int | None, on_cancel: _SignalHandler
+) -> None:
     """Isolate the freshly forked child: session, signals, directory, std streams, limits."""
     os.setsid()
-    _reset_signals()
+    _reset_signals(on_cancel)
     os.chdir(files.work)
     os.environ["TMPDIR"] = str(files.work)  # temp files land in the directory removed after
     tempfile.tempdir = None
@@ -249,9 +258,14 @@ def _enter_child(files: _Files, limits: Limits, stderr: int | None) -> None:
 
 def _run_python_child(task: Task, files: _Files, pipe_w: int) -> NoReturn:
     code = 1
+    cancelled = [False]
+
+    def on_cancel(signum: int, frame: Any) -> None:
+        cancelled[0] = True
+
     try:
-        _enter_child(files, task.limits, None)
-        code = _call_handler(task, _PipeReporter(pipe_w))
+        _enter_child(files, task.limits, None, on_cancel)
+        code = _call_handler(task, _PipeReporter(pipe_w), lambda: cancelled[0])
     except BaseException:  # nothing may ever escape into the parent's code in this process
         with contextlib.suppress(BaseException):
             traceback.print_exc()
@@ -262,9 +276,8 @@ def _run_python_child(task: Task, files: _Files, pipe_w: int) -> NoReturn:
         os._exit(code)
 
 
-def _call_handler(task: Task, reporter: _PipeReporter) -> int:
+def _call_handler(task: Task, reporter: _PipeReporter, cancelled: Callable[[], bool]) -> int:
     """Run the handler and report its result or error; returns the child's exit code."""
-    cancelled = _cancel_flag()
     assert task.handler is not None
     try:
         value = json.loads(task.input) if task.input else None
@@ -284,7 +297,7 @@ def _call_handler(task: Task, reporter: _PipeReporter) -> int:
         reporter.send({"error": {"reason": reason, "details": f"MemoryError (limit {limit})"}})
         return 1
     except Exception as exc:
-        details = f"{exc}\n{''.join(traceback.format_exc()[-TAIL_BYTES:])}"
+        details = f"{exc}\n{traceback.format_exc()[-TAIL_BYTES:]}"
         reporter.send({"error": {"reason": type(exc).__name__, "details": details}})
         return 1
     try:
@@ -295,21 +308,10 @@ def _call_handler(task: Task, reporter: _PipeReporter) -> int:
     return 0
 
 
-def _cancel_flag() -> Callable[[], bool]:
-    """SIGUSR1 from the parent means "cancel requested"; ctx.cancelled reads the flag."""
-    flag = [False]
-
-    def on_cancel(signum: int, frame: object) -> None:
-        flag[0] = True
-
-    signal.signal(signal.SIGUSR1, on_cancel)
-    return lambda: flag[0]
-
-
 def _run_command_child(task: Task, files: _Files, pipe_w: int) -> NoReturn:
     assert task.command is not None
     try:
-        _enter_child(files, task.limits, pipe_w)
+        _enter_child(files, task.limits, pipe_w, signal.SIG_DFL)
         os.execvp(task.command[0], list(task.command))
     except BaseException as exc:
         with contextlib.suppress(BaseException):
@@ -350,9 +352,12 @@ class Child:
         pipe_r, pipe_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # or the child would print them a second time
             stream.flush()
+        # SIGUSR1 stays blocked in the child until its cancel handler is installed.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(pipe_r)
             os.close(pipe_w)
             files.close()
@@ -362,6 +367,7 @@ class Child:
             if task.command is not None:
                 _run_command_child(task, files, pipe_w)
             _run_python_child(task, files, pipe_w)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(pipe_w)
         fcntl.fcntl(pipe_r, fcntl.F_SETFL, fcntl.fcntl(pipe_r, fcntl.F_GETFL) | os.O_NONBLOCK)
         return cls(task, files, pid, pipe_r)

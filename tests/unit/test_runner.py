@@ -249,6 +249,14 @@ def test_cooperative_cancel_is_reported_as_canceled() -> None:
     assert time.monotonic() - started < 5, "the child saw ctx.cancelled and stopped by itself"
 
 
+def test_cancel_sent_the_instant_the_child_starts_is_seen_not_fatal() -> None:
+    for _ in range(5):  # the race is between fork and the child's handler installation
+        policy = Policy(heartbeat_interval=0.0, cancel_grace=10)
+        outcome = run(cooperative, hooks=Hooks(cancel_after=0), policy=policy)
+        assert isinstance(outcome, Canceled)
+        assert "exit code 0" in outcome.details, outcome.details
+
+
 def test_cancel_kills_a_stubborn_child_and_its_grandchild() -> None:
     hooks = Hooks(cancel_after=1)
     policy = Policy(heartbeat_interval=0.1, cancel_grace=0.3)
