@@ -372,12 +372,11 @@ class ActivityPoller:
                 "completed", lambda: self.swf.complete_activity(task.token, outcome.result), fields
             )
         elif isinstance(outcome, runner.Failed):
-            _log.info("task failed", reason=outcome.reason, **fields)
             reporter.failed(outcome.reason, outcome.details)
             self._respond(
                 "failed",
                 lambda: self.swf.fail_activity(task.token, outcome.reason, outcome.details),
-                fields,
+                {**fields, "reason": outcome.reason},
             )
         elif isinstance(outcome, runner.Canceled):
             reporter.send(messages.ACTIVITY_CANCELED, details=outcome.details)
