@@ -39,7 +39,8 @@ def test_csv_report_validates_summarizes_and_archives(stack: SupervisedStack) ->
     assert summary["totals"] == expected_totals(stack.root / "examples/data/sales.csv")
     assert summary["client"] == "demo"  # the client block reached the activity, as in CPE
     types = stack.events.types(job)
-    assert types[0] == "WORKFLOW_SCHEDULED"
+    # Events come from several processes over a standard SQS queue: no order across senders.
+    assert types.count("WORKFLOW_SCHEDULED") >= 1, types
     for expected in ("ACTIVITY_SCHEDULED", "ACTIVITY_STARTED", "ACTIVITY_COMPLETED"):
         assert types.count(expected) >= 3, types
     assert assert_no_duplicate_steps(stack, job) == [
