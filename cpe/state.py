@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 PENDING = "pending"
 SCHEDULED = "scheduled"
@@ -268,6 +268,21 @@ def _attributes(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return attributes if isinstance(attributes, Mapping) else {}
 
 
+_Frozen = TypeVar("_Frozen", StepState, Attempt)
+
+
+def _evolve(state: _Frozen, **changes: Any) -> _Frozen:
+    """``dataclasses.replace`` for the fold's hot path (it runs per event, and ``replace``
+    re-reads the fields each call): a copy with ``changes``, and a fresh memo."""
+    fields = state.__dict__
+    assert all(name in fields for name in changes), changes  # replace() would refuse a typo
+    copy = object.__new__(type(state))
+    copy.__dict__.update(fields, **changes)
+    if isinstance(copy, StepState):
+        object.__setattr__(copy, "memo", {})  # derived values belong to the old state
+    return copy
+
+
 def _epoch(value: Any) -> float | None:
     """An event timestamp as UNIX seconds (boto3 gives datetimes, raw JSON gives numbers)."""
     if isinstance(value, datetime):
@@ -296,7 +311,7 @@ class _Folder:
         self.steps = dict(prior.steps)
         self.timers = dict(prior.timers)
         self.open_activities = dict(prior.open_activities)
-        self.now: float | None = None  # the timestamp of the event being folded
+        self.timestamp: Any = None  # of the event being folded; see ``now``
         self.handlers: dict[str, Callable[[Mapping[str, Any], int], None]] = {
             "WorkflowExecutionStarted": self.workflow_started,
             "WorkflowExecutionCancelRequested": self.cancel_requested,
@@ -339,10 +354,15 @@ class _Folder:
         if event_id <= self.fields["last_event_id"]:
             return  # already folded: pages and incremental slices may overlap
         self.fields["last_event_id"] = event_id
-        self.now = _epoch(event.get("eventTimestamp"))
+        self.timestamp = event.get("eventTimestamp")
         handler = self.handlers.get(str(event.get("eventType")))
         if handler is not None:
             handler(_attributes(event), event_id)
+
+    @property
+    def now(self) -> float | None:
+        """The folded event's time as UNIX seconds (converted only where it is kept)."""
+        return _epoch(self.timestamp)
 
     def freeze(self) -> ExecutionState:
         return ExecutionState(
@@ -364,13 +384,13 @@ class _Folder:
         name = str(ref.step)
         step = self.steps.get(name, NEW_STEP)
         if ref.item is None:
-            self.steps[name] = replace(step, **changes)
+            self.steps[name] = _evolve(step, **changes)
             return
         items = dict(step.items)
-        items[ref.item] = replace(items.get(ref.item, NEW_STEP), **changes)
+        items[ref.item] = _evolve(items.get(ref.item, NEW_STEP), **changes)
         # A for_each step ends only by the decider's marker; until then its items make it run.
         status = step.status if step.status in FINAL_STATUSES else RUNNING
-        self.steps[name] = replace(step, items=items, status=status)
+        self.steps[name] = _evolve(step, items=items, status=status)
 
     def close_activity(
         self, attributes: Mapping[str, Any], outcome: str, result: Any, **changes: Any
@@ -386,7 +406,7 @@ class _Folder:
         wanted = activity_id(str(ref.step), ref.item, ref.attempt)
         for index in range(len(log) - 1, -1, -1):
             if log[index].activity_id == wanted:
-                return (*log[:index], replace(log[index], **changes), *log[index + 1 :])
+                return (*log[:index], _evolve(log[index], **changes), *log[index + 1 :])
         return log
 
     # -- workflow events
