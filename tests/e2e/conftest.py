@@ -3,6 +3,7 @@ a few seconds; each test waits only on its own jobs, so tests in a module do not
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_empty_aws_settings() -> Iterator[None]:
+    """tox blanks AWS_PROFILE and AWS_ENDPOINT_URL so no developer setting leaks in; boto3
+    reads an empty AWS_PROFILE as a profile named "" and fails, so drop the blank ones here
+    (the test process's own SDK client and boto3 clients; the stack gets a clean env)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+            if os.environ.get(name) == "":
+                patch.delenv(name)
+        yield
 
 
 @pytest.fixture(scope="module")
