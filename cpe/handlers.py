@@ -78,7 +78,7 @@ class CommandHandlers:
 
     def start_job(self, command: Command, client: ClientQueues) -> Answer:
         request = commands.start_request(command, client, self._plans, self._domain)
-        info = self._status.find_run(request.workflow_id) or self._start(request)
+        info = self._status.earlier_run(request.workflow_id) or self._start(request)
         return messages.workflow_scheduled(
             request.job_id,
             info.workflow.workflow_id,

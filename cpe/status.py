@@ -155,6 +155,26 @@ class StatusService:
                 return found[0]
         return None
 
+    def earlier_run(self, workflow_id: str) -> ExecutionInfo | None:
+        """What a repeated START_JOB must answer with, as far as listing can tell: a cached
+        run, or a closed run within retention.
+
+        An open run needs no listing (StartWorkflowExecution itself answers AlreadyExists), so
+        this is one call per new job. It does not take from the status answers' budget: that
+        budget exists to keep clients' polling cheap, and charging job starts to it capped
+        the whole stack at one new job per second. SWF's own throttling, if hit, is absorbed
+        by the gateway's backoff.
+        """
+        cached = self._runs.get(workflow_id, None)
+        if cached is not None:
+            return cached
+        since = datetime.now(UTC) - self._retention
+        found = self._swf.list_executions(closed=True, since=since, workflow_id=workflow_id)
+        if not found:
+            return None
+        self.remember_run(found[0])
+        return found[0]
+
     def remember_run(self, info: ExecutionInfo) -> None:
         self._runs.put(info.workflow.workflow_id, info)
 
