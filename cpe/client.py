@@ -139,6 +139,20 @@ class Client:
             return None
         return self.answer(job_id, messages.CANCEL_REQUESTED, timeout)
 
+    def cancel_activity(
+        self, job_id: str, activity_id: str, timeout: float | None = None
+    ) -> Event | None:
+        """Ask for one running activity (an activityId, or a step name) to be cancelled.
+
+        ACTIVITY_CANCELED follows from the worker; the step then counts as failed, so the
+        plan's failure branches decide what happens next. With a ``timeout``, waits for the
+        CANCEL_REQUESTED acknowledgement (CommandRejected if the activity is not open).
+        """
+        self.send_command(messages.CANCEL_ACTIVITY, job_id, {"activityId": activity_id})
+        if timeout is None:
+            return None
+        return self.answer(job_id, messages.CANCEL_REQUESTED, timeout)
+
     def job_status(self, job_id: str, timeout: float = DEFAULT_TIMEOUT) -> Event:
         """The JOB_STATUS answer (raises CommandRejected if the stack refused the query)."""
         self.send_command(messages.GET_JOB_STATUS, job_id, {})

@@ -198,16 +198,26 @@ def jobs(argv: Sequence[str]) -> int:
 
 
 def cancel(argv: Sequence[str]) -> int:
-    parser = _parser("cancel", "Cancel a job (WORKFLOW_CANCELED follows on the output queue).")
+    parser = _parser(
+        "cancel",
+        "Cancel a job (WORKFLOW_CANCELED follows), or with --activity one running activity "
+        "(ACTIVITY_CANCELED follows; the step then counts as failed).",
+    )
     parser.add_argument("job_id", metavar="JOBID")
+    parser.add_argument("--activity", metavar="ACTIVITY_ID", help="an activityId or step name")
     parser.add_argument("--timeout", type=float, default=30.0)
 
     def body(args: argparse.Namespace, client: Client) -> int:
-        answer = client.cancel_job(args.job_id, timeout=args.timeout)
+        if args.activity:
+            answer = client.cancel_activity(args.job_id, args.activity, timeout=args.timeout)
+            what = f"activity {args.activity} of job {args.job_id}"
+        else:
+            answer = client.cancel_job(args.job_id, timeout=args.timeout)
+            what = f"job {args.job_id}"
         if args.json:
             _print_json(answer)
         else:
-            print(f"cancel requested for job {args.job_id}")
+            print(f"cancel requested for {what}")
         return 0
 
     return _run("cancel", parser, argv, body)

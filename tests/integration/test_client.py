@@ -115,8 +115,8 @@ def test_cancel_activity_fails_its_step_and_the_unhandled_failure_fails_the_job(
     for event in client.events(job_id, wait=TIMEOUT):
         if event["type"] == messages.ACTIVITY_PROGRESS:
             break
-    client.send_command(messages.CANCEL_ACTIVITY, job_id, {"activityId": "First"})
-    ack = client.answer(job_id, messages.CANCEL_REQUESTED, timeout=30)
+    ack = client.cancel_activity(job_id, "First", timeout=30)
+    assert ack is not None
     assert ack["data"]["activity"]["activityId"] == "First"
     seen: list[dict[str, Any]] = []
     for event in client.events(job_id, wait=TIMEOUT):
