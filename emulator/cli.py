@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    # moto builds boto3 sessions internally; the emulator needs no credentials, so a
+    # developer's AWS_PROFILE (even a blank or missing one) must not be able to stop it.
+    os.environ.pop("AWS_PROFILE", None)
     swf = make_backend(args)
     server = build_server(args.host, args.port)
     stop = threading.Event()
