@@ -19,6 +19,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 
@@ -28,6 +29,7 @@ from cpe.config import AwsSettings
 from cpe.errors import (
     AlreadyExists,
     AWSError,
+    ConfigError,
     CPEError,
     EndpointUnavailable,
     InvalidRequest,
@@ -51,7 +53,10 @@ _EMULATOR_KEY = "cpe-emulator"
 
 
 def _session(aws: AwsSettings) -> boto3.Session:
-    session = boto3.Session(region_name=aws.region)
+    try:
+        session = boto3.Session(region_name=aws.region)
+    except ProfileNotFound as exc:
+        raise ConfigError("AWS_PROFILE", "", f"{exc}; unset it or create the profile") from exc
     if aws.endpoint_url and session.get_credentials() is None:
         session = boto3.Session(
             region_name=aws.region,

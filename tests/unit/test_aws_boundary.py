@@ -101,3 +101,12 @@ def test_backoff_grows_is_capped_and_never_zero() -> None:
     assert min(delays[5:]) >= 4.0  # capped ceiling 8, half-jitter floor 4
     backoff.reset()
     assert backoff.next_delay() <= 1.0
+
+
+def test_a_missing_aws_profile_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cpe.config import AwsSettings
+    from cpe.errors import ConfigError
+
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile-here")
+    with pytest.raises(ConfigError, match="no-such-profile-here"):
+        aws.swf_client(AwsSettings(region="us-east-1", endpoint_url=None))
