@@ -505,7 +505,9 @@ def main(argv: list[str]) -> int:
     log.setup(args.log_level)
     try:
         settings, runnables, task_lists = _prepare(args)
-    except CPEError as exc:  # ConfigError, HandlerImportError, StartupError
+        swf = SwfGateway(aws.swf_client(settings.aws), settings.domain)
+        sqs = SqsGateway(aws.sqs_client(settings.aws))
+    except CPEError as exc:  # ConfigError (also of credentials), HandlerImportError, StartupError
         # One clear line and exit 2: supervisord shows it; a traceback would bury it.
         print(f"cpe activity-poller: {exc}", file=sys.stderr)
         return EXIT_STARTUP
@@ -520,8 +522,8 @@ def main(argv: list[str]) -> int:
     poller = ActivityPoller(
         settings,
         runnables,
-        SwfGateway(aws.swf_client(settings.aws), settings.domain),
-        SqsGateway(aws.sqs_client(settings.aws)),
+        swf,
+        sqs,
         task_lists=task_lists,
         identity=identity[:256],
         shutdown=runner.Shutdown(),

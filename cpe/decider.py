@@ -418,12 +418,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         plans = load_plans(settings.plans)
-    except CPEError as exc:  # configuration and plans are checked once, at start-up
+        swf = SwfGateway(aws.swf_client(settings.aws), settings.domain)
+        sqs = SqsGateway(aws.sqs_client(settings.aws))
+    except CPEError as exc:  # configuration, plans and credentials are checked once, at start-up
         _log.error("cannot start", error=str(exc))
         return 2
     identity = args.identity or f"decider-{socket.gethostname()}-{os.getpid()}"
-    swf = SwfGateway(aws.swf_client(settings.aws), settings.domain)
-    sqs = SqsGateway(aws.sqs_client(settings.aws))
     decider = Decider(settings, plans, swf, sqs, identity, args.cache_size)
     stop = StopFlag()
     stop.install()

@@ -236,10 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
         plans = load_plans(settings.plans)
         selected = _selected_clients(settings, args.client)
-    except (ConfigError, PlanError) as error:
+        return serve(settings, plans, selected, stopping)
+    except (ConfigError, PlanError) as error:  # serve's only ConfigError: building AWS clients
         print(f"cpe input-poller: {error}", file=sys.stderr)
         return 2
-    return serve(settings, plans, selected, stopping)
 
 
 def serve(
