@@ -105,6 +105,19 @@ _ENVELOPE: dict[str, Any] = {
         "data": {"type": ["object", "null"]},
     },
 }
+# Commands about one activity of a job (CANCEL_ACTIVITY, GET_ACTIVITY_STATUS).
+_ACTIVITY_COMMAND: dict[str, Any] = {
+    "type": "object",
+    "required": ["jobId", "data"],
+    "properties": {
+        "jobId": _JOB_ID,
+        "data": {
+            "type": "object",
+            "required": ["activityId"],
+            "properties": {"activityId": {"type": "string"}},
+        },
+    },
+}
 _COMMAND_SCHEMAS: dict[str, dict[str, Any]] = {
     START_JOB: {
         "type": "object",
@@ -150,30 +163,8 @@ _COMMAND_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     CANCEL_JOB: {"type": "object", "required": ["jobId"], "properties": {"jobId": _JOB_ID}},
     GET_JOB_STATUS: {"type": "object", "required": ["jobId"], "properties": {"jobId": _JOB_ID}},
-    CANCEL_ACTIVITY: {
-        "type": "object",
-        "required": ["jobId", "data"],
-        "properties": {
-            "jobId": _JOB_ID,
-            "data": {
-                "type": "object",
-                "required": ["activityId"],
-                "properties": {"activityId": {"type": "string"}},
-            },
-        },
-    },
-    GET_ACTIVITY_STATUS: {
-        "type": "object",
-        "required": ["jobId", "data"],
-        "properties": {
-            "jobId": _JOB_ID,
-            "data": {
-                "type": "object",
-                "required": ["activityId"],
-                "properties": {"activityId": {"type": "string"}},
-            },
-        },
-    },
+    CANCEL_ACTIVITY: _ACTIVITY_COMMAND,
+    GET_ACTIVITY_STATUS: _ACTIVITY_COMMAND,
     GET_JOB_LIST: {
         "type": "object",
         "properties": {
