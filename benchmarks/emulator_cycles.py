@@ -6,6 +6,10 @@ RSS. ``--stock`` runs the same against stock moto's ThreadedMotoServer in a subp
 once a block of 50 cycles runs under 1 cycle/s.
 
     .venv/bin/python benchmarks/emulator_cycles.py [--cycles 10000] [--every 1000] [--stock]
+        [--state-file PATH]
+
+``--state-file`` measures the emulator as supervisord.conf runs it: every answer waits until
+its change is in the state file.
 """
 
 from __future__ import annotations
@@ -44,11 +48,13 @@ def free_port() -> int:
         return port
 
 
-def start_server(stock: bool) -> tuple[subprocess.Popen[str], str]:
+def start_server(stock: bool, state_file: Path | None) -> tuple[subprocess.Popen[str], str]:
     if stock:
         command = [sys.executable, "-c", STOCK_SERVER, str(free_port())]
     else:
         command = [sys.executable, "-m", "emulator", "--port", "0", "--poll-timeout", "5"]
+        if state_file is not None:
+            command += ["--state-file", str(state_file)]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -101,8 +107,13 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=10_000)
     parser.add_argument("--every", type=int, default=1_000)
     parser.add_argument("--stock", action="store_true", help="run against stock moto")
+    parser.add_argument(
+        "--state-file", type=Path, help="persist to this file (as the stack does); must not exist"
+    )
     args = parser.parse_args()
-    server, url = start_server(args.stock)
+    if args.state_file is not None and args.state_file.exists():
+        raise SystemExit(f"{args.state_file} exists: the run must start from an empty emulator")
+    server, url = start_server(args.stock, args.state_file)
     rss = psutil.Process(server.pid)
     swf = boto3.client(
         "swf",

@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     snapshotter = Snapshotter(args.state_file, swf) if args.state_file else None
+    if snapshotter is not None:
+        server.before_answer = snapshotter.wait_durable
     _start(server.serve_forever)
     _start(swf.run_timeouts, stop)
     if snapshotter is not None:

@@ -4,6 +4,11 @@ A snapshot is taken under both locks (a consistent cut) and written outside them
 renamed over the state file, so a crash mid-write leaves the previous snapshot intact. Deadlines
 are wall-clock times, so in-flight tasks keep their timeouts across a restart, and task tokens
 are part of the state, so tokens issued before a restart stay valid after it.
+
+Commit before answer: the server calls ``Snapshotter.wait_durable`` before it sends a response,
+so no client ever sees a state (a started run, a sent message, a task token) that a SIGKILL
+could take back. Requests that arrive while a snapshot is being written share the next one
+(group commit), so a burst costs a few snapshots, not one per call.
 """
 
 from __future__ import annotations
@@ -55,14 +60,27 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def dump_state(swf: EmuSWFBackend) -> bytes:
+Version = tuple[int, int]  # (SWF version, SQS version): both only grow
+
+
+def state_version(swf: EmuSWFBackend) -> Version:
+    return swf.version, sqs_backend.SQS_VERSION[0]
+
+
+def covers(saved: Version, wanted: Version) -> bool:
+    return saved[0] >= wanted[0] and saved[1] >= wanted[1]
+
+
+def dump_state(swf: EmuSWFBackend) -> tuple[Version, bytes]:
+    """The state as bytes, and the version it is at (read under the same locks)."""
     buffer = io.BytesIO()
     with swf.lock, sqs_backend.SQS_LOCK, _gc_paused():
+        version = state_version(swf)
         state = {"format": FORMAT, "swf": swf, "sqs": sqs_backend.all_backends()}
         pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dispatch_table = _DISPATCH
         pickler.dump(state)
-    return buffer.getvalue()
+    return version, buffer.getvalue()
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -88,32 +106,71 @@ def load_state(path: Path) -> EmuSWFBackend | None:
 
 
 class Snapshotter:
-    """Writes the state file when SWF or SQS state moved since the last write."""
+    """Writes the state file: at once when a response waits for it, else every ``interval``."""
 
     def __init__(self, path: Path, swf: EmuSWFBackend) -> None:
         self.path = path
         self.swf = swf
-        self.saved_version: tuple[int, int] = (-1, -1)
-
-    def current_version(self) -> tuple[int, int]:
-        return self.swf.version, sqs_backend.SQS_VERSION[0]
+        self.saved_version: Version = (-1, -1)
+        self._changed = threading.Condition()
+        self._wanted = False  # a response waits for the next snapshot
+        self._attempts = 0  # snapshots tried, so a waiter can tell that one failed
+        self._failed = False
+        self._stopped = False
+        self._writing = threading.Lock()  # the snapshot thread and the final save on TERM
 
     def save(self, force: bool = False) -> None:
-        version = self.current_version()
-        if version == self.saved_version and not force:
-            return
-        data = dump_state(self.swf)
-        write_atomic(self.path, data)
-        self.saved_version = version
+        with self._writing:
+            if covers(self.saved_version, state_version(self.swf)) and not force:
+                return
+            version, data = dump_state(self.swf)
+            write_atomic(self.path, data)
+            self.saved_version = version
         log.debug("snapshot written: %s (%d bytes)", self.path, len(data))
 
+    def wait_durable(self) -> None:
+        """Return once everything a response could show is in the state file.
+
+        If writing fails (a full disk), the answer goes out anyway after one failed try: the
+        change is made in memory, and refusing it would only make clients retry it.
+        """
+        wanted = state_version(self.swf)
+        with self._changed:
+            attempts = self._attempts
+            while not covers(self.saved_version, wanted) and not self._stopped:
+                if self._attempts > attempts and self._failed:
+                    return
+                self._wanted = True
+                self._changed.notify_all()
+                self._changed.wait(1.0)
+
     def run(self, stop: threading.Event, interval: float) -> None:
-        """Snapshot every ``interval`` s, but keep the lock held at most ~20 % of the time."""
+        """Snapshot when a response waits; otherwise (timers firing) every ``interval`` s,
+        keeping the lock held at most ~20 % of the time."""
         pause = interval
-        while not stop.wait(pause):
+        while not stop.is_set():
+            with self._changed:
+                self._changed.wait_for(lambda: self._wanted, timeout=pause)
+                self._wanted = False
             started = time.monotonic()
-            try:
-                self.save()
-            except OSError:
-                log.exception("snapshot to %s failed", self.path)
+            self._snapshot_once()
             pause = max(interval, 4 * (time.monotonic() - started))
+        self.stop()
+
+    def stop(self) -> None:
+        """Release every waiting response (the final snapshot on TERM follows)."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def _snapshot_once(self) -> None:
+        try:
+            self.save()
+            failed = False
+        except OSError:
+            log.exception("snapshot to %s failed", self.path)
+            failed = True
+        with self._changed:
+            self._attempts += 1
+            self._failed = failed
+            self._changed.notify_all()

@@ -15,8 +15,9 @@ import logging
 import select
 import socket
 import sys
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import moto.core.responses
@@ -102,6 +103,7 @@ class Handler(BaseHTTPRequestHandler):
             status, headers, payload = _error(500, "InternalFailure", "emulator internal error")
         finally:
             set_caller_check(None)
+        cast(Server, self.server).before_answer()
         data = payload.encode() if isinstance(payload, str) else bytes(payload or b"")
         self.send_response(status)
         for name, value in headers.items():
@@ -127,6 +129,9 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True  # long polls in flight must not delay shutdown
+    # Called after a request is handled and before its answer is sent: with a state file,
+    # waits until what the answer may show is saved (persistence.Snapshotter.wait_durable).
+    before_answer: Callable[[], None] = staticmethod(lambda: None)
 
 
 def build_server(host: str, port: int) -> Server:

@@ -20,8 +20,18 @@ from moto.sqs.responses import SQSResponse
 from emulator.tracking import stop_tracking
 
 SQS_LOCK = threading.RLock()
-# Bumped on every SQS call so persistence knows when a snapshot is due.
+# Bumped on every SQS call that may change state, so persistence knows when a snapshot is due
+# (and a response knows whether it must wait for one).
 SQS_VERSION = [0]
+_READ_ONLY_ACTIONS = frozenset(
+    {
+        "GetQueueUrl",
+        "GetQueueAttributes",
+        "ListQueues",
+        "ListQueueTags",
+        "ListDeadLetterSourceQueues",
+    }
+)
 
 
 class EmuSQSBackend(SQSBackend):
@@ -41,7 +51,10 @@ class EmuSQSBackend(SQSBackend):
                 queue_name, count, 0, visibility_timeout, message_attribute_names
             )
             remaining = deadline - time.monotonic()
-            if found or remaining <= 0:
+            if found:
+                SQS_VERSION[0] += 1  # receive counts, receipt handles, visibility moved
+                return found
+            if remaining <= 0:
                 return found
             SQS_LOCK.release()  # held once by EmuSQSResponse.call_action
             try:
@@ -53,7 +66,9 @@ class EmuSQSBackend(SQSBackend):
 class EmuSQSResponse(SQSResponse):
     def call_action(self) -> TYPE_RESPONSE:
         with SQS_LOCK:
-            SQS_VERSION[0] += 1
+            action = self._get_action()
+            if action not in _READ_ONLY_ACTIONS and action != "ReceiveMessage":
+                SQS_VERSION[0] += 1
             return super().call_action()
 
 
