@@ -15,6 +15,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from emulator import sqs_backend
 from emulator.bootstrap import bootstrap
+from emulator.closed_runs import ClosedRunArchive
 from emulator.persistence import Snapshotter, load_state
 from emulator.server import build_server
 from emulator.swf_backend import EmuSWFBackend
@@ -36,13 +37,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_backend(args: argparse.Namespace) -> EmuSWFBackend:
+def make_backend(args: argparse.Namespace, archive: ClosedRunArchive | None) -> EmuSWFBackend:
     sqs_backend.install()
-    swf = load_state(args.state_file) if args.state_file else None
+    swf = load_state(args.state_file, archive) if archive is not None else None
     if swf is None:
         swf = EmuSWFBackend("us-east-1", DEFAULT_ACCOUNT_ID)
-    else:
-        log.info("state loaded from %s", args.state_file)
     swf.poll_timeout = args.poll_timeout
     swf.retention = args.retention
     EmuSWFResponse.backend = swf
@@ -65,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     # moto builds boto3 sessions internally; the emulator needs no credentials, so a
     # developer's AWS_PROFILE (even a blank or missing one) must not be able to stop it.
     os.environ.pop("AWS_PROFILE", None)
-    swf = make_backend(args)
+    archive = ClosedRunArchive(args.state_file) if args.state_file else None
+    swf = make_backend(args, archive)
     server = build_server(args.host, args.port)
     stop = threading.Event()
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    snapshotter = Snapshotter(args.state_file, swf) if args.state_file else None
+    snapshotter = Snapshotter(args.state_file, swf, archive) if archive is not None else None
     if snapshotter is not None:
         server.before_answer = snapshotter.wait_durable
     _start(server.serve_forever)

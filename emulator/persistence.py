@@ -9,6 +9,10 @@ Commit before answer: the server calls ``Snapshotter.wait_durable`` before it se
 so no client ever sees a state (a started run, a sent message, a task token) that a SIGKILL
 could take back. Requests that arrive while a snapshot is being written share the next one
 (group commit), so a burst costs a few snapshots, not one per call.
+
+A snapshot holds the open state only; each closed run is written once to the closed-run
+archive (emulator/closed_runs.py), so a snapshot's cost follows the open runs and queued
+messages, not the thousands of closed runs that retention keeps.
 """
 
 from __future__ import annotations
@@ -23,15 +27,19 @@ import pickle
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from emulator import sqs_backend
-from emulator.swf_backend import EmuSWFBackend
+from emulator.closed_runs import ArchiveMark, ClosedRunArchive, encode_run
+from emulator.swf_backend import EmuDomain, EmuSWFBackend
+from emulator.swf_model import EmuRun
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: closed runs live in the archive, not in the snapshot
+COMPACTION_CHECK_INTERVAL = 30.0  # seconds between looks for pruned runs in the archive
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
 
@@ -46,6 +54,24 @@ _DISPATCH = copyreg.dispatch_table.copy()
 _DISPATCH[threading.Condition] = _fresh(threading.Condition)
 for _lock_type in _LOCK_TYPES:
     _DISPATCH[_lock_type] = _fresh(threading.RLock)
+
+
+def _reduce_domain(domain: EmuDomain) -> Any:
+    """A domain without its closed runs: those are in the archive."""
+    state = domain.__dict__.copy()
+    state["runs"] = {run.run_id: run for run in domain.open_runs.values()}
+    state["closed_runs"] = type(domain.closed_runs)()
+    return copyreg.__newobj__, (EmuDomain,), state  # type: ignore[attr-defined]
+
+
+def _reduce_run(run: EmuRun) -> Any:
+    if not run.open:  # a queue or token still pointing at it would copy it into the snapshot
+        raise pickle.PicklingError(f"closed run {run.run_id} reached the snapshot")
+    return run.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+
+_DISPATCH[EmuDomain] = _reduce_domain
+_DISPATCH[EmuRun] = _reduce_run
 
 
 @contextlib.contextmanager
@@ -71,16 +97,33 @@ def covers(saved: Version, wanted: Version) -> bool:
     return saved[0] >= wanted[0] and saved[1] >= wanted[1]
 
 
-def dump_state(swf: EmuSWFBackend) -> tuple[Version, bytes]:
-    """The state as bytes, and the version it is at (read under the same locks)."""
+@dataclass
+class Snapshot:
+    """A consistent cut: the open state's bytes and the closed runs that closed since the last."""
+
+    version: Version
+    data: bytes
+    closed: list[tuple[EmuRun, bytes]]
+
+
+def take_snapshot(swf: EmuSWFBackend, archive: ClosedRunArchive) -> Snapshot:
+    """Everything under both locks; the writing happens outside them."""
     buffer = io.BytesIO()
     with swf.lock, sqs_backend.SQS_LOCK, _gc_paused():
         version = state_version(swf)
-        state = {"format": FORMAT, "swf": swf, "sqs": sqs_backend.all_backends()}
+        swf.drop_closed_from_queues()
+        closed = [(run, encode_run(run)) for run in archive.newly_closed(swf)]
+        mark = ArchiveMark(archive.path.name, archive.length + sum(len(d) for _, d in closed))
+        state = {
+            "format": FORMAT,
+            "swf": swf,
+            "sqs": sqs_backend.all_backends(),
+            "archive": mark,
+        }
         pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dispatch_table = _DISPATCH
         pickler.dump(state)
-    return version, buffer.getvalue()
+    return Snapshot(version, buffer.getvalue(), closed)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -92,25 +135,30 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def load_state(path: Path) -> EmuSWFBackend | None:
-    """The saved SWF backend (SQS backends are restored into moto's registry), or None."""
+def load_state(path: Path, archive: ClosedRunArchive) -> EmuSWFBackend | None:
+    """The saved SWF backend with its closed runs (SQS backends are restored into moto's
+    registry), or None when there is no state file yet."""
     if not path.exists():
         return None
     with open(path, "rb") as handle, _gc_paused():
-        state = pickle.load(handle)  # our own file, written by dump_state
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown state format {state.get('format')!r}")
+        state = pickle.load(handle)  # our own file, written by take_snapshot
+        if state.get("format") != FORMAT:
+            raise ValueError(f"{path}: unknown state format {state.get('format')!r}")
+        swf: EmuSWFBackend = state["swf"]
+        closed = archive.load_into(swf, state["archive"])
     sqs_backend.restore_backends(state["sqs"])
-    swf: EmuSWFBackend = state["swf"]
+    log.info("state loaded from %s (%d closed runs from the archive)", path, closed)
     return swf
 
 
 class Snapshotter:
     """Writes the state file: at once when a response waits for it, else every ``interval``."""
 
-    def __init__(self, path: Path, swf: EmuSWFBackend) -> None:
+    def __init__(self, path: Path, swf: EmuSWFBackend, archive: ClosedRunArchive) -> None:
         self.path = path
         self.swf = swf
+        self.archive = archive
+        self._next_compaction = 0.0
         self.saved_version: Version = (-1, -1)
         self._changed = threading.Condition()
         self._wanted = False  # a response waits for the next snapshot
@@ -123,10 +171,24 @@ class Snapshotter:
         with self._writing:
             if covers(self.saved_version, state_version(self.swf)) and not force:
                 return
-            version, data = dump_state(self.swf)
-            write_atomic(self.path, data)
-            self.saved_version = version
-        log.debug("snapshot written: %s (%d bytes)", self.path, len(data))
+            self._compact_now_and_then()
+            snapshot = take_snapshot(self.swf, self.archive)
+            self.archive.append(snapshot.closed)  # before the snapshot that counts them
+            write_atomic(self.path, snapshot.data)
+            self.archive.snapshot_written()
+            self.saved_version = snapshot.version
+        log.debug("snapshot written: %s (%d bytes)", self.path, len(snapshot.data))
+
+    def _compact_now_and_then(self) -> None:
+        if time.monotonic() < self._next_compaction:
+            return
+        self._next_compaction = time.monotonic() + COMPACTION_CHECK_INTERVAL
+        kept: set[str] = set()
+        with self.swf.lock:
+            for domain in self.swf.domains:
+                assert isinstance(domain, EmuDomain)
+                kept.update(domain.closed_runs)
+        self.archive.compact_if_worth_it(kept)
 
     def wait_durable(self) -> None:
         """Return once everything a response could show is in the state file.

@@ -552,7 +552,11 @@ class EmuSWFBackend(SWFBackend):
         if len(self.heap) > 1000 and len(self.heap) > 4 * (len(open_ids) + 1):
             self.heap = [entry for entry in self.heap if entry[2] in open_ids]
             heapq.heapify(self.heap)
-        # Queues drop closed entries lazily when polled; a list nobody polls is swept here.
+        self.drop_closed_from_queues()
+
+    def drop_closed_from_queues(self) -> None:
+        """Queues drop closed entries lazily when polled; a list nobody polls is swept here
+        (and before each snapshot, which holds open runs only)."""
         for key, runs in list(self.decision_queues.items()):
             self.decision_queues[key] = deque(r for r in runs if r.open and r.scheduled_decision)
         for key, tasks in list(self.activity_queues.items()):
