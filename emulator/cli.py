@@ -16,7 +16,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from emulator import sqs_backend
 from emulator.bootstrap import bootstrap
 from emulator.closed_runs import ClosedRunArchive
-from emulator.persistence import Snapshotter, load_state
+from emulator.persistence import Snapshotter, StateFileError, load_state
 from emulator.server import build_server
 from emulator.swf_backend import EmuSWFBackend
 from emulator.swf_responses import EmuSWFResponse
@@ -65,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     # developer's AWS_PROFILE (even a blank or missing one) must not be able to stop it.
     os.environ.pop("AWS_PROFILE", None)
     archive = ClosedRunArchive(args.state_file) if args.state_file else None
-    swf = make_backend(args, archive)
+    try:
+        swf = make_backend(args, archive)
+    except StateFileError as error:
+        print(f"emulator: {error}", file=sys.stderr)
+        return 2
     server = build_server(args.host, args.port)
     stop = threading.Event()
 

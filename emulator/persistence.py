@@ -135,17 +135,28 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+class StateFileError(Exception):
+    """The state file exists but cannot be loaded; the message says what to do."""
+
+
 def load_state(path: Path, archive: ClosedRunArchive) -> EmuSWFBackend | None:
     """The saved SWF backend with its closed runs (SQS backends are restored into moto's
     registry), or None when there is no state file yet."""
     if not path.exists():
         return None
-    with open(path, "rb") as handle, _gc_paused():
-        state = pickle.load(handle)  # our own file, written by take_snapshot
-        if state.get("format") != FORMAT:
-            raise ValueError(f"{path}: unknown state format {state.get('format')!r}")
-        swf: EmuSWFBackend = state["swf"]
-        closed = archive.load_into(swf, state["archive"])
+    try:
+        with open(path, "rb") as handle, _gc_paused():
+            state = pickle.load(handle)  # our own file, written by take_snapshot
+            found = state.get("format") if isinstance(state, dict) else None
+            if found != FORMAT:
+                raise ValueError(f"state format {found!r}, this emulator reads {FORMAT}")
+            swf: EmuSWFBackend = state["swf"]
+            closed = archive.load_into(swf, state["archive"])
+    except Exception as error:  # any unreadable file: one clear start-up error, not a traceback
+        raise StateFileError(
+            f"cannot load the state file {path}: {type(error).__name__}: {error}. Move it and "
+            f"{path.name}.closed.* aside to start with an empty emulator."
+        ) from error
     sqs_backend.restore_backends(state["sqs"])
     log.info("state loaded from %s (%d closed runs from the archive)", path, closed)
     return swf

@@ -1,8 +1,11 @@
 """The state file and the closed-run archive, on an in-process backend (pure file logic; the
-SIGKILL-and-restart behaviour of the real server is in test_process.py)."""
+SIGKILL-and-restart behaviour of the real server is in test_process.py), and the server's
+start-up on a state file it cannot read."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from emulator.closed_runs import ClosedRunArchive
 from emulator.persistence import Snapshotter, load_state
 from emulator.swf_backend import EmuSWFBackend
 from emulator.swf_model import EmuRun
+from tests.support.emulator import REPO_ROOT
 
 DOMAIN = "persist"
 
@@ -144,3 +148,23 @@ def test_pruned_runs_are_compacted_away(tmp_path: Path, monkeypatch: pytest.Monk
         "closed": {"new"},
         "indexed": {"new"},
     }
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle", b"\x80\x05K\x01."])
+def test_an_unreadable_state_file_is_one_clear_start_up_error(
+    tmp_path: Path, content: bytes
+) -> None:
+    """A truncated, foreign or old-format state file stops the emulator with exit 2 and a line
+    that names the file and the way out, not a traceback."""
+    state_file = tmp_path / "state"
+    state_file.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "--port", "0", "--state-file", str(state_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"cannot load the state file {state_file}" in result.stderr
+    assert "aside" in result.stderr and "Traceback" not in result.stderr
