@@ -236,12 +236,43 @@ def _apply_limits(limits: Limits) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
 
 
+# The signal a child gets when its poller dies without reaping it (SIGKILL of the poller).
+_PARENT_DIED = signal.SIGRTMIN
+_PR_SET_PDEATHSIG = 1
+
+
+def _kill_own_group(signum: int, frame: Any) -> None:
+    os.killpg(0, signal.SIGKILL)  # the task and everything it started
+
+
+def _die_with_parent(parent: int, signum: int) -> None:
+    """Have the kernel signal this child when the poller that forked it dies.
+
+    Being in its own session, the task is out of reach of supervisord's ``killasgroup``; without
+    this, a poller killed by SIGKILL would leave its task running unsupervised (and SWF would
+    hand the task to another poller after the heartbeat timeout: the same work twice).
+    """
+    if sys.platform != "linux":
+        return
+    import ctypes  # only here: the child, on Linux
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.killpg(0, signal.SIGKILL)
+
+
 def _enter_child(
-    files: _Files, limits: Limits, stderr: int | None, on_cancel: _SignalHandler
+    files: _Files, limits: Limits, stderr: int | None, on_cancel: _SignalHandler, parent: int
 ) -> None:
     """Isolate the freshly forked child: session, signals, directory, std streams, limits."""
     os.setsid()
     _reset_signals(on_cancel)
+    if stderr is None:  # a Python task: take its whole group down with the poller
+        signal.signal(_PARENT_DIED, _kill_own_group)
+        _die_with_parent(parent, _PARENT_DIED)
+    else:  # a command (stderr is the protocol pipe): no handler survives exec
+        _die_with_parent(parent, signal.SIGKILL)
     os.chdir(files.work)
     os.environ["TMPDIR"] = str(files.work)  # temp files land in the directory removed after
     tempfile.tempdir = None
@@ -256,7 +287,7 @@ def _enter_child(
     _apply_limits(limits)
 
 
-def _run_python_child(task: Task, files: _Files, pipe_w: int) -> NoReturn:
+def _run_python_child(task: Task, files: _Files, pipe_w: int, parent: int) -> NoReturn:
     code = 1
     cancelled = [False]
 
@@ -264,7 +295,7 @@ def _run_python_child(task: Task, files: _Files, pipe_w: int) -> NoReturn:
         cancelled[0] = True
 
     try:
-        _enter_child(files, task.limits, None, on_cancel)
+        _enter_child(files, task.limits, None, on_cancel, parent)
         code = _call_handler(task, _PipeReporter(pipe_w), lambda: cancelled[0])
     except BaseException:  # nothing may ever escape into the parent's code in this process
         with contextlib.suppress(BaseException):
@@ -308,10 +339,10 @@ def _call_handler(task: Task, reporter: _PipeReporter, cancelled: Callable[[], b
     return 0
 
 
-def _run_command_child(task: Task, files: _Files, pipe_w: int) -> NoReturn:
+def _run_command_child(task: Task, files: _Files, pipe_w: int, parent: int) -> NoReturn:
     assert task.command is not None
     try:
-        _enter_child(files, task.limits, pipe_w, signal.SIG_DFL)
+        _enter_child(files, task.limits, pipe_w, signal.SIG_DFL, parent)
         os.execvp(task.command[0], list(task.command))
     except BaseException as exc:
         with contextlib.suppress(BaseException):
@@ -354,6 +385,7 @@ class Child:
             stream.flush()
         # SIGUSR1 stays blocked in the child until its cancel handler is installed.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -365,8 +397,8 @@ class Child:
         if pid == 0:
             os.close(pipe_r)
             if task.command is not None:
-                _run_command_child(task, files, pipe_w)
-            _run_python_child(task, files, pipe_w)
+                _run_command_child(task, files, pipe_w, parent)
+            _run_python_child(task, files, pipe_w, parent)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(pipe_w)
         fcntl.fcntl(pipe_r, fcntl.F_SETFL, fcntl.fcntl(pipe_r, fcntl.F_GETFL) | os.O_NONBLOCK)

@@ -329,6 +329,18 @@ def test_second_term_fails_the_task_and_leaves_no_process(stack: Stack) -> None:
     assert left == [], left
 
 
+def test_a_killed_poller_takes_its_task_tree_with_it(stack: Stack) -> None:
+    """SIGKILL of the poller (no chance to clean up): the task it ran and the grandchild that
+    task started do not live on unsupervised, to run again once SWF times the task out."""
+    poller = stack.start_poller("--activity", "Stubborn")
+    stack.schedule("orphan", "Stubborn", {"pid_file": str(stack.tmp_path / "orphan.pids")})
+    pids = stack.pids("orphan.pids")
+    assert running(pids["child"]) and running(pids["grandchild"])
+    poller.kill()
+    poller.wait(timeout=10)
+    assert not alive(pids["child"]) and not alive(pids["grandchild"])
+
+
 def _in_tree(process: psutil.Process, poller: int, pids: dict[str, int | None]) -> bool:
     if process.pid in (poller, *pids.values()) or process.info["ppid"] == poller:
         return running(process.pid)
