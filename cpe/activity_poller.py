@@ -483,9 +483,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         help="run only this configured activity (repeatable; default: all configured)",
     )
     parser.add_argument("--identity", help="the worker identity SWF records (default: host:pid)")
-    parser.add_argument(
-        "--log-level", help="DEBUG, INFO, WARNING... (default: $CPE_LOG_LEVEL or INFO)"
-    )
+    log.add_level_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -403,9 +403,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="stack configuration (default: $CPE_CONFIG or ./cpe.yaml)")
     parser.add_argument("--identity", help="SWF poller identity (default: decider-<host>-<pid>)")
-    parser.add_argument(
-        "--log-level", help="DEBUG, INFO, WARNING... (default: $CPE_LOG_LEVEL or INFO)"
-    )
+    log.add_level_argument(parser)
     parser.add_argument(
         "--cache-size", type=int, default=1000, help="runs whose state is kept in memory (LRU)"
     )

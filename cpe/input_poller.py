@@ -211,7 +211,7 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--client", action="append", default=[], help="serve only this client (repeatable)"
     )
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING... (default: INFO)")
+    log.add_level_argument(parser)
     return parser.parse_args(list(argv))
 
 

@@ -6,6 +6,7 @@ they are rendered as ``key=value`` after the message so a line can be grepped by
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -14,8 +15,16 @@ from typing import Any
 _FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"
 
 
+def add_level_argument(parser: argparse.ArgumentParser) -> None:
+    """Every daemon's ``--log-level``, read by :func:`setup`."""
+    parser.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING... (default: $CPE_LOG_LEVEL or INFO)"
+    )
+
+
 def setup(level: str | None = None) -> None:
-    """Configure the root logger once, for a daemon's main(). ``CPE_LOG_LEVEL`` overrides."""
+    """Configure the root logger once, for a daemon's main(): ``level`` (``--log-level``), else
+    ``$CPE_LOG_LEVEL``, else INFO."""
     chosen = (level or os.environ.get("CPE_LOG_LEVEL") or "INFO").upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(_FORMAT))
