@@ -59,7 +59,9 @@ class TokenBucket:
                 now = self._clock()
                 self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
                 self._stamp = now
-                if self._tokens >= 1:
+                # A wait of exactly the shortfall can leave the count a rounding error short
+                # of 1; without the tolerance that would be a spin of ever tinier sleeps.
+                if self._tokens >= 1 - 1e-9:
                     self._tokens -= 1
                     return
                 wait = (1 - self._tokens) / self._rate
