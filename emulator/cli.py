@@ -90,6 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         pass
     server.shutdown()
     if snapshotter is not None:
-        snapshotter.save(force=True)
+        snapshotter.save(final=True)
     log.info("stopped")
     return 0

@@ -119,8 +119,8 @@ class ClosedRunArchive:
             fresh += reversed(batch)
         return fresh
 
-    def append(self, encoded: list[tuple[EmuRun, bytes]]) -> None:
-        """Append encoded runs and flush them to disk (before the snapshot that counts them)."""
+    def append(self, encoded: list[tuple[EmuRun, bytes]], sync: bool) -> None:
+        """Append encoded runs (before the snapshot that counts them); ``sync``: fsync too."""
         if not encoded:
             return
         with open(self.path, "ab") as handle:
@@ -131,7 +131,8 @@ class ClosedRunArchive:
                 self.records[run.run_id] = _Record(self.length, len(data))
                 self.length += len(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
 
     def compact_if_worth_it(self, live_ids: set[str]) -> None:
         """Start a new generation holding only ``live_ids``, the runs retention still keeps."""

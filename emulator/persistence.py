@@ -126,12 +126,13 @@ def take_snapshot(swf: EmuSWFBackend, archive: ClosedRunArchive) -> Snapshot:
     return Snapshot(version, buffer.getvalue(), closed)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, sync: bool) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
@@ -178,14 +179,17 @@ class Snapshotter:
         self._stopped = False
         self._writing = threading.Lock()  # the snapshot thread and the final save on TERM
 
-    def save(self, force: bool = False) -> None:
+    def save(self, final: bool = False) -> None:
+        """Write a snapshot if the state moved. Only the ``final`` one (on TERM) is fsynced:
+        what a killed emulator process wrote is in the page cache and survives it, and an
+        fsync per commit would cost several times the snapshot itself."""
         with self._writing:
-            if covers(self.saved_version, state_version(self.swf)) and not force:
+            if covers(self.saved_version, state_version(self.swf)) and not final:
                 return
             self._compact_now_and_then()
             snapshot = take_snapshot(self.swf, self.archive)
-            self.archive.append(snapshot.closed)  # before the snapshot that counts them
-            write_atomic(self.path, snapshot.data)
+            self.archive.append(snapshot.closed, sync=final)  # before the snapshot counting them
+            write_atomic(self.path, snapshot.data, sync=final)
             self.archive.snapshot_written()
             self.saved_version = snapshot.version
         log.debug("snapshot written: %s (%d bytes)", self.path, len(snapshot.data))

@@ -114,7 +114,7 @@ def test_archive_bytes_past_the_snapshot_are_ignored(tmp_path: Path) -> None:
     late = start(swf, "late")
     snapshotter.save()
     close(swf, late)
-    archive.append([(late, closed_runs.encode_run(late))])  # then the crash: no snapshot
+    archive.append([(late, closed_runs.encode_run(late))], sync=False)  # then the crash
 
     again = restart(state_file)
     assert runs_by_status(again.swf) == {"open": {"late"}, "closed": set(), "indexed": {"late"}}
