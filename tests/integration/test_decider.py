@@ -1,10 +1,12 @@
-"""``cpe decider`` as a real process on the emulator, with a real worker process.
+"""``cpe decider`` as a real process on the emulator, with ``cpe input-poller`` and a real
+worker process.
 
 The worker is the real ``cpe activity-poller`` running ``tests.support.noop_worker:handle``
 (``CPE_TEST_WORKER=noop`` swaps in the standalone tests/support/noop_worker.py instead), so the
-step inputs of the plans script what each activity does. Jobs are started straight through SWF in the CPE shape (workflowId ``<client>.<jobId>``, the
-START_JOB data as input, tagged ``client:<name>``), so these tests depend on the decider alone;
-what the client sees is read from its output queue, what SWF did from the run's history.
+step inputs of the plans script what each activity does. Jobs are started and cancelled only
+through SQS, with raw boto3 messages in the original CPE envelope (the SDK's own path has
+tests/integration/test_client.py); what the client sees is read from its output queue, what
+SWF did from the run's history.
 """
 
 from __future__ import annotations
@@ -95,12 +97,14 @@ class Stack:
         )
         self.daemons = DaemonSet(config)
         self.worker = Worker(emulator.endpoint_url, tmp_path / "worker.log")
-        self.output_url = ""
+        self.output_url = self.input_url = ""
         self.events: list[dict[str, Any]] = []
 
     def start(self) -> None:
         self.output_url = self.sqs.create_queue(QueueName=QUEUES["output"])["QueueUrl"]
+        self.input_url = self.sqs.create_queue(QueueName=QUEUES["input"])["QueueUrl"]
         self.daemons.start("decider")
+        self.daemons.start("input-poller")
         if USE_ACTIVITY_POLLER:
             self.daemons.start("activity-poller")
         else:
@@ -115,18 +119,20 @@ class Stack:
             return False
         return len(types["typeInfos"]) >= 3
 
+    def command(self, kind: str, job_id: str, data: dict[str, Any]) -> None:
+        """A command as the original CPE clients send it: a raw JSON envelope on SQS."""
+        envelope = {"time": time.time(), "type": kind, "jobId": job_id, "data": data}
+        self.sqs.send_message(QueueUrl=self.input_url, MessageBody=json.dumps(envelope))
+
     def start_job(self, plan: str, data: dict[str, Any], job_id: str | None = None) -> str:
         job_id = job_id or uuid.uuid4().hex
-        data = {**data, "client": {"name": CLIENT, "queues": QUEUES}}
-        self.swf.start_workflow_execution(
-            domain=DOMAIN,
-            workflowId=f"{CLIENT}.{job_id}",
-            workflowType={"name": plan, "version": "1"},
-            taskList={"name": "cpe-decisions"},
-            input=json.dumps(data),
-            tagList=[f"client:{CLIENT}"],
-        )
+        workflow = {"name": plan, "version": "1", "domain": DOMAIN, "taskList": "cpe-decisions"}
+        client = {"name": CLIENT, "queues": QUEUES}
+        self.command("START_JOB", job_id, {**data, "workflow": workflow, "client": client})
         return job_id
+
+    def cancel_job(self, job_id: str) -> None:
+        self.command("CANCEL_JOB", job_id, {})
 
     def receive(self) -> None:
         response = self.sqs.receive_message(
@@ -260,7 +266,7 @@ def test_cancel_while_a_step_runs(stack: Stack) -> None:
         lambda: any(e["eventType"] == "ActivityTaskStarted" for e in stack.history(job)),
         "the first step to start",
     )
-    stack.swf.request_cancel_workflow_execution(domain=DOMAIN, workflowId=f"{CLIENT}.{job}")
+    stack.cancel_job(job)
 
     stack.wait_event(job, "WORKFLOW_CANCELED", timeout=20)
     assert stack.of(job, "WORKFLOW_FAILED") == []
@@ -307,7 +313,7 @@ def test_decider_killed_mid_job_resumes_without_running_a_step_twice(stack: Stac
     assert "read full history" in stack.daemons.logs()  # the new process had no cache
 
 
-def test_emulator_restart_under_a_running_decider(stack: Stack) -> None:
+def test_emulator_restart_under_running_daemons(stack: Stack) -> None:
     job = stack.start_job("DeciderChain", {"first": {"sleep": 1}, "second": {"sleep": 1}})
     stack.wait_event(job, "ACTIVITY_SCHEDULED")
     stack.emulator.restart()  # TERM (state written) and start again on the same port
@@ -317,9 +323,9 @@ def test_emulator_restart_under_a_running_decider(stack: Stack) -> None:
     # but no activityId is ever scheduled twice.
     counts = stack.scheduled_ids(job)
     assert set(counts.values()) == {1} and {"Second", "Third"} <= set(counts), counts
-    after = stack.start_job("DeciderChain", {})
+    after = stack.start_job("DeciderChain", {})  # through the input poller, after the restart
     stack.wait_event(after, "WORKFLOW_COMPLETED")
-    assert stack.daemons.alive("decider")
+    assert stack.daemons.alive("decider") and stack.daemons.alive("input-poller")
 
 
 def test_first_term_finishes_and_exits_zero(stack: Stack) -> None:
@@ -332,7 +338,6 @@ def test_a_job_submitted_through_the_sdk_and_input_poller(stack: Stack) -> None:
     from cpe.client import Client
     from cpe.config import load_settings
 
-    stack.daemons.start("input-poller")
     client = Client(load_settings(stack.daemons.config), CLIENT)
     job = client.start_job({"third": {"result": {"answer": 42}}}, workflow=("DeciderChain", "1"))
 
