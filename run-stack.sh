@@ -6,7 +6,8 @@
 #   ./run-stack.sh stop     stop every program (running tasks finish first) and supervisord
 #
 # Logs: var/log/<program>.log. Configuration: cpe.yaml, supervisord.conf (+ optional
-# supervisord.local.conf). Everything runs offline against the emulator on 127.0.0.1:4566.
+# supervisord.local.conf). Offline by default, against the emulator on 127.0.0.1:4566; with no
+# aws.endpoint_url in cpe.yaml the same stack runs on AWS (the emulator program idles).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,15 +27,19 @@ all_running() {
     [ -n "$status" ] && ! grep -Ev ' RUNNING |STOPPED +Not started' <<<"$status" | grep -q .
 }
 
-emulator_wanted() { "${CTL[@]}" status emulator 2>/dev/null | grep -q RUNNING; }
-
-emulator_ready() {
+# The endpoint cpe.yaml points the daemons at answers (true at once when it names none: AWS).
+endpoint_ready() {
     .venv/bin/python - <<'PY'
 import socket, sys
-try:
-    socket.create_connection(("127.0.0.1", 4566), timeout=1).close()
-except OSError:
-    sys.exit(1)
+from urllib.parse import urlsplit
+from cpe.config import load_settings
+endpoint = load_settings("cpe.yaml").aws.endpoint_url
+if endpoint:
+    url = urlsplit(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or 80), timeout=1).close()
+    except OSError:
+        sys.exit(1)
 PY
 }
 
@@ -58,8 +63,8 @@ start() {
         "${CTL[@]}" status || true
         die "not every program reached RUNNING within ${START_DEADLINE}s; see var/log/supervisord.log and var/log/<program>.log"
     fi
-    if emulator_wanted && ! wait_until 30 emulator_ready; then
-        die "the emulator is not answering on 127.0.0.1:4566; see var/log/emulator.log"
+    if ! wait_until 30 endpoint_ready; then
+        die "the endpoint in cpe.yaml (aws.endpoint_url) is not answering; see var/log/emulator.log"
     fi
     "${CTL[@]}" status
     cat <<'TXT'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +109,21 @@ def _create_queues(clients: list[dict[str, Any]]) -> None:
                 sqs.create_queue(name, RedrivePolicy=json.dumps(policy))
 
 
+def _read(config_path: Path) -> dict[str, Any]:
+    config = yaml.safe_load(config_path.read_text())
+    return config if isinstance(config, dict) else {}
+
+
+def configured_endpoint(config_path: Path) -> str | None:
+    """The endpoint the stack's daemons will call: ``aws.endpoint_url``, else
+    ``$AWS_ENDPOINT_URL`` (as cpe.config reads it); None means real AWS."""
+    aws = _read(config_path).get("aws")
+    endpoint = aws.get("endpoint_url") if isinstance(aws, dict) else None
+    return str(endpoint or os.environ.get("AWS_ENDPOINT_URL") or "") or None
+
+
 def bootstrap(swf: EmuSWFBackend, config_path: Path) -> None:
-    config: dict[str, Any] = yaml.safe_load(config_path.read_text()) or {}
+    config = _read(config_path)
     domain = str(config.get("domain") or "cpe")
     task_list = str((config.get("decider") or {}).get("task_list") or "cpe-decisions")
     with swf.lock:

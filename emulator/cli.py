@@ -11,10 +11,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+import yaml
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from emulator import sqs_backend
-from emulator.bootstrap import bootstrap
+from emulator.bootstrap import bootstrap, configured_endpoint
 from emulator.closed_runs import ClosedRunArchive
 from emulator.persistence import Snapshotter, StateFileError, load_state
 from emulator.server import build_server
@@ -34,6 +35,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--retention", type=float, default=4 * 3600.0, help="keep closed runs, s")
     parser.add_argument("--snapshot-interval", type=float, default=1.0, help="seconds")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--idle-without-endpoint",
+        action="store_true",
+        help="with --config: serve nothing (idle until TERM) when the config names no "
+        "aws.endpoint_url, i.e. the stack runs on AWS",
+    )
     return parser.parse_args(argv)
 
 
@@ -54,6 +61,21 @@ def _start(target: object, *args: object) -> None:
     threading.Thread(target=target, args=args, daemon=True).start()  # type: ignore[arg-type]
 
 
+def _idle_until_stopped(config: Path) -> int:
+    """What the emulator program does on a machine whose stack runs on AWS: nothing, visibly,
+    so that one supervisord.conf serves both modes and supervisord has nothing to restart."""
+    print(
+        f"emulator idle: {config} names no aws.endpoint_url, so the stack uses AWS",
+        flush=True,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: stop.set())
+    while not stop.wait(1.0):
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
@@ -61,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if args.idle_without_endpoint:
+        if args.config is None:
+            print("emulator: --idle-without-endpoint needs --config", file=sys.stderr)
+            return 2
+        try:
+            endpoint = configured_endpoint(args.config)
+        except (OSError, yaml.YAMLError) as error:
+            print(f"emulator: cannot read --config {args.config}: {error}", file=sys.stderr)
+            return 2
+        if endpoint is None:
+            return _idle_until_stopped(args.config)
     # moto builds boto3 sessions internally; the emulator needs no credentials, so a
     # developer's AWS_PROFILE (even a blank or missing one) must not be able to stop it.
     os.environ.pop("AWS_PROFILE", None)

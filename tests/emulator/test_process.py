@@ -213,3 +213,31 @@ def test_a_dead_poller_is_not_handed_a_task(tmp_path: Path) -> None:
         task = swf.poll_decision()
         assert task["workflowExecution"] == execution
         assert time.monotonic() - started < 5
+
+
+def test_idle_without_endpoint_serves_nothing_until_term(tmp_path: Path) -> None:
+    """With --idle-without-endpoint, a config that names no aws.endpoint_url (the stack runs
+    on AWS) makes the emulator program do nothing: one line saying why, no port, exit 0 on
+    TERM; a config naming an endpoint serves as usual."""
+    config = tmp_path / "cpe.yaml"
+    config.write_text("aws: {region: us-east-1}\ndomain: cpe\n")
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    command = [sys.executable, "-m", "emulator", "--port", "0", "--config", str(config)]
+    idle = subprocess.Popen(
+        [*command, "--idle-without-endpoint"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert idle.stdout is not None
+        assert idle.stdout.readline().startswith(f"emulator idle: {config} names no")
+        assert psutil.Process(idle.pid).net_connections() == []
+        idle.send_signal(signal.SIGTERM)
+        assert idle.wait(timeout=5) == 0
+    finally:
+        idle.kill()
+
+    config.write_text("aws: {endpoint_url: 'http://127.0.0.1:4566'}\ndomain: cpe\n")
+    serving = EmulatorProcess.start(tmp_path, "--config", str(config), "--idle-without-endpoint")
+    try:
+        assert "cpe" in str(serving.client("swf").list_domains(registrationStatus="REGISTERED"))
+    finally:
+        serving.terminate()
