@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-    found=$("$PYTHON" --version 2>&1 | head -n 1)
+    found=$("$PYTHON" --version 2>&1 | head -n 1) || found=""
     echo "bootstrap: CPE needs Python 3.11 or newer; $PYTHON is: ${found:-not found}." >&2
     echo "bootstrap: install one, or name it: PYTHON=/path/to/python3.11 $0" >&2
     exit 1
