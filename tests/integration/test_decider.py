@@ -365,3 +365,19 @@ def test_endpoint_down_is_logged_once_backed_off_and_survived(stack: Stack) -> N
     stack.wait_event(job, "WORKFLOW_COMPLETED")
     assert decider_log().count("endpoint available again") == 1
     assert stack.daemons.alive("decider")
+
+
+def test_the_decider_registers_its_plans_with_their_timeouts(stack: Stack) -> None:
+    """On an emulator that nothing bootstrapped, the decider registered the domain, each plan's
+    workflow type with the plan's timeouts, and the plan's activity types with theirs."""
+    workflow = stack.swf.describe_workflow_type(
+        domain=DOMAIN, workflowType={"name": "DeciderChain", "version": "1"}
+    )["configuration"]
+    assert workflow["defaultExecutionStartToCloseTimeout"] == "600"
+    assert workflow["defaultTaskStartToCloseTimeout"] == "30"
+    assert workflow["defaultTaskList"] == {"name": "cpe-decisions"}
+    activity = stack.swf.describe_activity_type(
+        domain=DOMAIN, activityType={"name": "DeciderNoop", "version": "1"}
+    )["configuration"]
+    assert activity["defaultTaskStartToCloseTimeout"] == "60"
+    assert activity["defaultTaskHeartbeatTimeout"] == "3"
