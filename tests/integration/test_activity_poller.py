@@ -42,12 +42,16 @@ CLOSED = {
 }
 
 
+SELF_REGISTERED = "Registers"  # the one activity type the tests do not register first
+
+
 def handler(name: str, function: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "version": "1", "handler": f"poller_workers:{function}", **extra}
 
 
 ACTIVITIES = [
     handler("Steps", "steps"),
+    handler(SELF_REGISTERED, "steps"),
     handler("Raises", "raises"),
     handler("Deliberate", "deliberate"),
     handler("Exit3", "exit3"),
@@ -97,6 +101,8 @@ class Stack:
             "Test", "1", task_list=DECISIONS, execution_timeout="600", task_timeout="30"
         )
         for activity in [*ACTIVITIES, {"name": "Ghost", "version": "1"}]:
+            if activity["name"] == SELF_REGISTERED:
+                continue  # left to the poller, as on a fresh AWS account
             self.swf.ensure_activity_type(
                 activity["name"],
                 "1",
@@ -225,6 +231,28 @@ def data(event: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the tests ------------------------------------------------------------------------
+
+
+def test_the_poller_registers_its_activity_types_with_the_configured_timeouts(
+    stack: Stack,
+) -> None:
+    def described() -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = stack.swf._client.describe_activity_type(
+                domain=DOMAIN, activityType={"name": SELF_REGISTERED, "version": "1"}
+            )
+            return found
+        except stack.swf._client.exceptions.UnknownResourceFault:
+            return None
+
+    assert described() is None
+    stack.start_poller("--activity", SELF_REGISTERED)
+    configuration = wait_for("the poller to register its type", described)["configuration"]
+    ref = stack.schedule("registered", SELF_REGISTERED, {})
+    assert stack.closing_event(ref)["eventType"] == "ActivityTaskCompleted"
+    assert configuration["defaultTaskList"] == {"name": f"{SELF_REGISTERED}-1"}
+    assert configuration["defaultTaskHeartbeatTimeout"] == "60"  # cpe.yaml's defaults
+    assert configuration["defaultTaskStartToCloseTimeout"] == "3600"
 
 
 def test_full_message_sequence_in_order(stack: Stack) -> None:
