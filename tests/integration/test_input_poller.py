@@ -338,3 +338,23 @@ def test_first_term_exits_zero(tmp_path: Path, emulator: EmulatorProcess) -> Non
         process = daemons.processes["input-poller"]
         eventually(lambda: process.poll() is not None, what="input poller exit")
         assert process.returncode == 0, daemons.logs()
+
+
+def test_client_option_serves_only_the_named_client(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    """`--client alpha` serves alpha alone (beta's queues are not even created); a second
+    poller with `--client beta` serves beta, side by side."""
+    config = make_config(tmp_path, emulator, (CLIENT_A, CLIENT_B))
+    with DaemonSet(config) as daemons:
+        daemons.start("input-poller", "--client", "alpha", name="alpha-poller")
+        alpha = queues_of(emulator, CLIENT_A)
+        alpha.send(start_job("for-alpha", CLIENT_A))
+        assert alpha.answer()["workflowId"] == "alpha.for-alpha"
+        sqs = emulator.client("sqs")
+        assert not any("beta" in url for url in sqs.list_queues().get("QueueUrls", []))
+        daemons.start("input-poller", "--client", "beta", name="beta-poller")
+        beta = queues_of(emulator, CLIENT_B)
+        beta.send(start_job("for-beta", CLIENT_B))
+        assert beta.answer()["workflowId"] == "beta.for-beta"
+        alpha.nothing_more(seconds=1)
