@@ -256,6 +256,25 @@ def test_history_pages_and_reverse_order(swf: Swf) -> None:
     assert reverse["events"] == full[::-1]
 
 
+def test_history_page_size_defaults_to_and_is_capped_at_1000(swf: Swf) -> None:
+    """Without maximumPageSize a page holds at most 1,000 events (then nextPageToken); a size
+    over 1,000 is a ValidationException. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_GetWorkflowExecutionHistory.html"""
+    execution = swf.start()
+    for index in range(1005):
+        swf.client.signal_workflow_execution(domain=swf.domain, signalName=f"s{index}", **execution)
+    first = swf.client.get_workflow_execution_history(domain=swf.domain, execution=execution)
+    assert len(first["events"]) == 1000 and first["nextPageToken"]
+    rest = swf.client.get_workflow_execution_history(
+        domain=swf.domain, execution=execution, nextPageToken=first["nextPageToken"]
+    )
+    assert [e["eventId"] for e in rest["events"]] == list(range(1001, 1008))
+    with pytest.raises(swf.client.exceptions.ClientError) as refused:
+        swf.client.get_workflow_execution_history(
+            domain=swf.domain, execution=execution, maximumPageSize=1001
+        )
+    assert refused.value.response["Error"]["Code"].endswith("ValidationException")
+
+
 def test_decision_task_pages(swf: Swf) -> None:
     """PollForDecisionTask pages the history with maximumPageSize; following nextPageToken
     returns the rest of the same task. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_PollForDecisionTask.html"""
