@@ -44,12 +44,17 @@ class TokenBucket:
     """``rate`` calls per second with bursts of ``burst``; ``acquire`` waits for a token."""
 
     def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._rate = rate
         self._burst = float(burst)
         self._tokens = float(burst)
         self._clock = clock
+        self._sleep = sleep
         self._stamp = clock()
         self._lock = threading.Lock()
 
@@ -65,7 +70,7 @@ class TokenBucket:
                     self._tokens -= 1
                     return
                 wait = (1 - self._tokens) / self._rate
-            time.sleep(wait)
+            self._sleep(wait)
 
 
 class LruCache(Generic[K, V]):

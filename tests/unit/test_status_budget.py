@@ -32,17 +32,15 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(status.time, "sleep", fake.sleep)
-    return fake
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.mark.parametrize(("rate", "burst", "calls"), [(5.0, 10, 60), (2.0, 5, 25), (6.0, 1, 13)])
 def test_token_bucket_spends_its_burst_then_keeps_to_its_rate(
     clock: FakeClock, rate: float, burst: int, calls: int
 ) -> None:
-    bucket = TokenBucket(rate, burst, clock=clock)
+    bucket = TokenBucket(rate, burst, clock=clock, sleep=clock.sleep)
     for _ in range(burst):
         bucket.acquire()
     assert clock.slept == 0.0
@@ -106,7 +104,9 @@ def test_history_reads_for_many_distinct_jobs_wait_for_the_budget(clock: FakeClo
     """Without the cache's help (every job different), reads go at HISTORY_READS_PER_SECOND."""
     gateway = CountingGateway(closed=False)
     answers = service(gateway, cache_seconds=0)
-    answers._history_bucket = TokenBucket(status.HISTORY_READS_PER_SECOND, 10, clock=clock)
+    answers._history_bucket = TokenBucket(
+        status.HISTORY_READS_PER_SECOND, 10, clock=clock, sleep=clock.sleep
+    )
     for index in range(60):
         ref = WorkflowRef(f"demo.job-{index}", f"run-{index}")
         answers.job_summary(
