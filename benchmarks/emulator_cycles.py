@@ -15,7 +15,6 @@ its change is in the state file.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import time
@@ -29,28 +28,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DOMAIN, DECISIONS, ACTIVITIES = "bench", "bench-decisions", "bench-activities"
 WF_TYPE = {"name": "Bench", "version": "1"}
 ACT_TYPE = {"name": "Step", "version": "1"}
-STOCK_SERVER = """
-import logging, sys, time
-from moto.server import ThreadedMotoServer
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
-server.start()
-print(f"emulator ready on http://127.0.0.1:{sys.argv[1]}", flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_server(stock: bool, state_file: Path | None) -> tuple[subprocess.Popen[str], str]:
     if stock:
-        command = [sys.executable, "-c", STOCK_SERVER, str(free_port())]
+        command = [sys.executable, "-m", "tests.support.stock_moto_server"]
     else:
         command = [sys.executable, "-m", "emulator", "--port", "0", "--poll-timeout", "5"]
         if state_file is not None:

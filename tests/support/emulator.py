@@ -13,6 +13,10 @@ API (kept small and stable; integration tests depend on it)::
 
 ``start`` waits on the ``emulator ready on ...`` line (never a sleep); the emulator's stderr
 goes to ``tmp_path / "emulator.log"`` (see ``log_text()``).
+
+``CPE_TEST_SERVER=stock-moto`` starts stock moto's server instead (its options ignored), to
+show which conformance tests stock moto fails: ``CPE_TEST_SERVER=stock-moto pytest
+tests/emulator/test_conformance.py`` (docs/emulator.md).
 """
 
 from __future__ import annotations
@@ -80,7 +84,10 @@ class EmulatorProcess:
         return self.process.pid
 
     def _launch(self) -> None:
-        command = [sys.executable, "-m", "emulator", "--port", str(self.port), *self.args]
+        if os.environ.get("CPE_TEST_SERVER") == "stock-moto":
+            command = [sys.executable, "-m", "tests.support.stock_moto_server", str(self.port)]
+        else:
+            command = [sys.executable, "-m", "emulator", "--port", str(self.port), *self.args]
         env = {**os.environ, **AWS_ENV, "PYTHONPATH": str(REPO_ROOT)}
         with open(self.log_path, "a", encoding="utf-8") as log:
             self.process = subprocess.Popen(
