@@ -383,7 +383,9 @@ def test_unknown_activity_type_is_schedule_activity_task_failed(swf: Swf) -> Non
 
 def test_duplicate_open_workflow_id_is_already_started(swf: Swf) -> None:
     """Starting a second run with the workflowId of an open run raises
-    WorkflowExecutionAlreadyStartedFault. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_StartWorkflowExecution.html"""
+    WorkflowExecutionAlreadyStartedFault. https://docs.aws.amazon.com/amazonswf/latest/apireference/API_StartWorkflowExecution.html
+    (The one test here that stock moto passes: it guards the emulator's own index of open runs
+    by workflowId, which replaced moto's scan of every run.)"""
     swf.start("same")
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         swf.start("same")
