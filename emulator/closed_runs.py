@@ -102,9 +102,6 @@ class ClosedRunArchive:
     def path(self) -> Path:
         return self.state_file.with_name(f"{self.state_file.name}.closed.{self.generation}")
 
-    def mark(self) -> ArchiveMark:
-        return ArchiveMark(self.path.name, self.length)
-
     # -- writing (called by the snapshotter) ---------------------------------------------
     def newly_closed(self, swf: EmuSWFBackend) -> list[EmuRun]:
         """Closed runs not archived yet, in close order (call under the backend's lock)."""
@@ -165,6 +162,9 @@ class ClosedRunArchive:
         """Put the runs the snapshot's mark covers back into their domains; returns the count."""
         self.generation = int(mark.name.rsplit(".", 1)[1])
         self.length = mark.length
+        for path in self.state_file.parent.glob(f"{self.state_file.name}.closed.*"):
+            if path != self.path:
+                self._stale.append(path)
         if mark.length == 0:
             return 0
         with open(self.path, "rb") as handle:
@@ -175,9 +175,6 @@ class ClosedRunArchive:
             domain.runs[run.run_id] = run
             domain.closed_runs[run.run_id] = run
             self.records[run.run_id] = _Record(offset, _LENGTH.size + len(body))
-        for path in self.state_file.parent.glob(f"{self.state_file.name}.closed.*"):
-            if path != self.path:
-                self._stale.append(path)
         return len(self.records)
 
 

@@ -244,7 +244,7 @@ class Snapshotter:
         try:
             self.save()
             failed = False
-        except OSError:
+        except Exception:  # a full disk or a bug: answers must not wait on a dead thread
             log.exception("snapshot to %s failed", self.path)
             failed = True
         with self._changed:
