@@ -4,6 +4,8 @@ start-up on a state file it cannot read."""
 
 from __future__ import annotations
 
+import io
+import pickle
 import subprocess
 import sys
 import time
@@ -11,10 +13,11 @@ from pathlib import Path
 
 import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.sqs.models import Message
 
 from emulator import closed_runs, persistence
 from emulator.closed_runs import ClosedRunArchive
-from emulator.persistence import Snapshotter, load_state
+from emulator.persistence import MessageCache, Snapshotter, load_state
 from emulator.swf_backend import EmuSWFBackend
 from emulator.swf_model import EmuRun
 from tests.support.emulator import REPO_ROOT
@@ -168,3 +171,26 @@ def test_an_unreadable_state_file_is_one_clear_start_up_error(
     assert result.returncode == 2, result.stderr
     assert f"cannot load the state file {state_file}" in result.stderr
     assert "aside" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cached_messages_are_saved_as_they_are_now(tmp_path: Path) -> None:
+    """A message pickled in one snapshot and received before the next is saved again with its
+    new receive count and receipt; one deleted in between is gone from the next snapshot."""
+    cache = MessageCache()
+    kept, gone = Message("id-kept", "kept", 0), Message("id-gone", "gone", 0)
+
+    def snapshot(messages: list[Message]) -> list[Message]:
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer)
+        pickler.dispatch_table = cache.dispatch_table()
+        pickler.dump(messages)
+        cache.snapshot_done()
+        loaded: list[Message] = pickle.loads(buffer.getvalue())
+        return loaded
+
+    assert [m.body for m in snapshot([kept, gone])] == ["kept", "gone"]
+    kept.mark_received()
+    (saved,) = snapshot([kept])
+    assert saved.approximate_receive_count == 1
+    assert saved.receipt_handle == kept.receipt_handle
+    assert len(cache._saved) == 1  # the deleted message's bytes were let go
