@@ -6,10 +6,10 @@ RSS. ``--stock`` runs the same against stock moto's ThreadedMotoServer in a subp
 once a block of 50 cycles runs under 1 cycle/s.
 
     .venv/bin/python benchmarks/emulator_cycles.py [--cycles 10000] [--every 1000] [--stock]
-        [--state-file PATH]
+        [--state-file PATH [--durable-answers]]
 
-``--state-file`` measures the emulator as supervisord.conf runs it: every answer waits until
-its change is in the state file.
+``--state-file`` measures the emulator as supervisord.conf runs it (periodic snapshots);
+``--durable-answers`` adds commit before answer (every changing call waits for a snapshot).
 """
 
 from __future__ import annotations
@@ -30,13 +30,12 @@ WF_TYPE = {"name": "Bench", "version": "1"}
 ACT_TYPE = {"name": "Step", "version": "1"}
 
 
-def start_server(stock: bool, state_file: Path | None) -> tuple[subprocess.Popen[str], str]:
+def start_server(stock: bool, persistence: list[str]) -> tuple[subprocess.Popen[str], str]:
     if stock:
         command = [sys.executable, "-m", "tests.support.stock_moto_server"]
     else:
         command = [sys.executable, "-m", "emulator", "--port", "0", "--poll-timeout", "5"]
-        if state_file is not None:
-            command += ["--state-file", str(state_file)]
+        command += persistence
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -92,10 +91,15 @@ def main() -> int:
     parser.add_argument(
         "--state-file", type=Path, help="persist to this file (as the stack does); must not exist"
     )
+    parser.add_argument("--durable-answers", action="store_true", help="with --state-file")
     args = parser.parse_args()
-    if args.state_file is not None and args.state_file.exists():
-        raise SystemExit(f"{args.state_file} exists: the run must start from an empty emulator")
-    server, url = start_server(args.stock, args.state_file)
+    persistence: list[str] = []
+    if args.state_file is not None:
+        if args.state_file.exists():
+            raise SystemExit(f"{args.state_file} exists: the run must start from an empty emulator")
+        persistence = ["--state-file", str(args.state_file)]
+        persistence += ["--durable-answers"] if args.durable_answers else []
+    server, url = start_server(args.stock, persistence)
     rss = psutil.Process(server.pid)
     swf = boto3.client(
         "swf",

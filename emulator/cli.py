@@ -34,6 +34,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--poll-timeout", type=float, default=60.0, help="SWF long poll, s")
     parser.add_argument("--retention", type=float, default=4 * 3600.0, help="keep closed runs, s")
     parser.add_argument("--snapshot-interval", type=float, default=1.0, help="seconds")
+    parser.add_argument(
+        "--durable-answers",
+        action="store_true",
+        help="with --state-file: answer a changing call only once the change is saved, so "
+        "a SIGKILL loses nothing a client was told (slower: every such call waits for a "
+        "snapshot)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument(
         "--idle-without-endpoint",
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     snapshotter = Snapshotter(args.state_file, swf, archive) if archive is not None else None
-    if snapshotter is not None:
+    if snapshotter is not None and args.durable_answers:
         server.before_answer = snapshotter.wait_durable
     _start(server.serve_forever)
     _start(swf.run_timeouts, stop)

@@ -265,7 +265,12 @@ class Snapshotter:
 
     def run(self, stop: threading.Event, interval: float) -> None:
         """Snapshot when a response waits; otherwise (timers firing) every ``interval`` s,
-        keeping the lock held at most ~20 % of the time."""
+        keeping the lock held at most ~20 % of the time.
+
+        After each snapshot the next waits at least as long as this one took: a snapshot holds
+        both locks, so back-to-back commits would leave the server no time to answer anything
+        else, and the pause lets the next commit carry more waiting answers (group commit).
+        """
         pause = interval
         while not stop.is_set():
             with self._changed:
@@ -273,7 +278,9 @@ class Snapshotter:
                 self._wanted = False
             started = time.monotonic()
             self._snapshot_once()
-            pause = max(interval, 4 * (time.monotonic() - started))
+            took = time.monotonic() - started
+            pause = max(interval, 4 * took)
+            stop.wait(took)
         self.stop()
 
     def stop(self) -> None:

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.emulator.conftest import Swf, complete, schedule
 from tests.support.emulator import REPO_ROOT, EmulatorProcess
@@ -32,10 +34,21 @@ def test_ready_within_3_seconds_and_term_within_2(tmp_path: Path) -> None:
     assert state.exists()
 
 
-def test_sigkill_restart_keeps_runs_tokens_and_timeouts(emulator: EmulatorProcess) -> None:
-    """Killed right after answering (no snapshot awaited: every answer waits for its change to
-    be saved) and restarted on its state file, the emulator keeps the run, honours task tokens
-    it handed out before the kill, and still times out an in-flight task."""
+@pytest.fixture
+def durable(tmp_path: Path) -> Iterator[EmulatorProcess]:
+    """An emulator that answers a changing call only once the change is in its state file."""
+    state = tmp_path / "durable.state"
+    args = ("--poll-timeout", "2", "--state-file", str(state), "--durable-answers")
+    with EmulatorProcess.start(tmp_path, *args) as emulator:
+        yield emulator
+
+
+def test_sigkill_restart_keeps_runs_tokens_and_timeouts(durable: EmulatorProcess) -> None:
+    """Killed right after answering (no snapshot awaited: with --durable-answers every answer
+    waits for its change to be saved) and restarted on its state file, the emulator keeps the
+    run, honours task tokens it handed out before the kill, and still times out an in-flight
+    task."""
+    emulator = durable
     swf = Swf(emulator)
     swf.setup()
     execution = swf.start()
@@ -66,9 +79,10 @@ def test_sigkill_restart_keeps_runs_tokens_and_timeouts(emulator: EmulatorProces
     assert "ActivityTaskCompleted" in swf.types(execution)
 
 
-def test_sigkill_right_after_answers_loses_no_message_or_run(emulator: EmulatorProcess) -> None:
-    """What a client was told happened survives a SIGKILL that follows at once: the message it
-    sent, the message it deleted, the run it started."""
+def test_sigkill_right_after_answers_loses_no_message_or_run(durable: EmulatorProcess) -> None:
+    """With --durable-answers, what a client was told happened survives a SIGKILL that follows
+    at once: the message it sent, the message it deleted, the run it started."""
+    emulator = durable
     sqs = emulator.client("sqs")
     url = sqs.create_queue(QueueName="durable")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="gone")
