@@ -17,9 +17,11 @@ from tests.support.emulator import AWS_ENV, EmulatorProcess, make_client
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
-    """A started emulator (2 s long polls, state file under tmp_path), stopped after the test."""
+    """A started emulator (2 s long polls, state file under tmp_path, durable answers as in
+    supervisord.conf), stopped after the test."""
     state = tmp_path / "emulator-state.pickle"
-    with EmulatorProcess.start(tmp_path, "--poll-timeout", "2", "--state-file", str(state)) as emu:
+    args = ("--poll-timeout", "2", "--state-file", str(state), "--durable-answers")
+    with EmulatorProcess.start(tmp_path, *args) as emu:
         yield emu
 
 
