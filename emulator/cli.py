@@ -68,18 +68,32 @@ def _start(target: object, *args: object) -> None:
     threading.Thread(target=target, args=args, daemon=True).start()  # type: ignore[arg-type]
 
 
+def _stop_on_signals() -> threading.Event:
+    """TERM or INT only set this flag: the main thread does the shutdown."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def _wait_for(stop: threading.Event) -> None:
+    while not stop.wait(0.5):  # short waits, so the signal handler runs promptly
+        pass
+
+
 def _idle_until_stopped(config: Path) -> int:
     """What the emulator program does on a machine whose stack runs on AWS: nothing, visibly,
     so that one supervisord.conf serves both modes and supervisord has nothing to restart."""
+    stop = _stop_on_signals()
     print(
         f"emulator idle: {config} names no aws.endpoint_url, so the stack uses AWS",
         flush=True,
     )
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda signum, frame: stop.set())
-    while not stop.wait(1.0):
-        pass
+    _wait_for(stop)
     return 0
 
 
@@ -111,13 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emulator: {error}", file=sys.stderr)
         return 2
     server = build_server(args.host, args.port)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # only a flag: the main thread does the shutdown
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = _stop_on_signals()
     snapshotter = Snapshotter(args.state_file, swf, archive) if archive is not None else None
     if snapshotter is not None and args.durable_answers:
         server.before_answer = snapshotter.wait_durable
@@ -126,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if snapshotter is not None:
         _start(snapshotter.run, stop, args.snapshot_interval)
     print(f"emulator ready on http://{args.host}:{server.server_port}", flush=True)
-    while not stop.wait(0.5):
-        pass
+    _wait_for(stop)
     server.shutdown()
     if snapshotter is not None:
         snapshotter.save(final=True)
