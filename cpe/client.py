@@ -12,6 +12,7 @@ type) deletes only what it yields and releases everything else at once for other
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,7 @@ Predicate = Callable[[Event], bool]
 DEFAULT_TIMEOUT = 30.0
 HOLD_SECONDS = 5.0
 _IDLE_PAUSE = 0.2  # after a receive that brought only others' events, so readers never spin
+_HAND_OVER_PAUSE = 1.0  # after releasing others' events; must exceed _IDLE_PAUSE
 
 
 class JobTimeout(CPEError, TimeoutError):
@@ -226,20 +228,26 @@ class Client:
     def _matching(self, wanted: Predicate, wait: float | None) -> Iterator[Event]:
         output_url = self._queue_urls()[1]
         deadline = None if wait is None else time.monotonic() + wait
-        # Others' events are held (invisible) while we read on, so that the queue's oldest
-        # messages cannot hide ours forever, and released within HOLD_SECONDS for their readers.
-        held: list[tuple[float, str]] = []
+        others = _HeldMessages(self._sqs, output_url)
         yielded: str | None = None  # the receipt of the event the caller holds
         try:
             while deadline is None or time.monotonic() < deadline:
-                held = self._release_old(output_url, held)
+                if others.hand_over_due():
+                    others.release_all()
+                    # Readers waiting for what we held are long-polling (woken by the
+                    # release) or at most _IDLE_PAUSE from their next receive: stepping
+                    # back longer than that hands the messages to them, not to us again.
+                    time.sleep(_HAND_OVER_PAUSE)
                 left = 20.0 if deadline is None else deadline - time.monotonic()
-                batch = self._sqs.receive(output_url, wait_seconds=max(0, min(20, int(left))))
+                # A long poll must not outlast the hold: others' messages would stay hidden
+                # until it returned. Whole seconds, rounded up, so a short wait never spins.
+                wait_seconds = math.ceil(max(0.0, min(20.0, left, others.until_hand_over())))
+                batch = self._sqs.receive(output_url, wait_seconds=wait_seconds)
                 found = False
                 for message in batch:
                     event = _decode(message)
                     if event is None or not wanted(event):
-                        held.append((time.monotonic(), message.receipt))
+                        others.hold(message.receipt)
                         continue
                     found = True
                     yielded = message.receipt
@@ -251,14 +259,40 @@ class Client:
         finally:  # also on GeneratorExit: the caller stopped after taking an event
             if yielded is not None:
                 self._sqs.delete(output_url, yielded)
-            for _, receipt in held:
-                self._sqs.release(output_url, receipt)
+            others.release_all()
 
-    def _release_old(self, url: str, held: list[tuple[float, str]]) -> list[tuple[float, str]]:
-        cutoff = time.monotonic() - HOLD_SECONDS
-        for _, receipt in (item for item in held if item[0] < cutoff):
-            self._sqs.release(url, receipt)
-        return [item for item in held if item[0] >= cutoff]
+
+class _HeldMessages:
+    """Other readers' messages that one reader keeps invisible while it reads on.
+
+    Holding them lets the reader see past the queue's oldest messages (SQS hands out at most
+    ten per receive). They are released together, at most HOLD_SECONDS after the first was
+    taken, so each reader's messages wait at most that long for it.
+    """
+
+    def __init__(self, sqs: SqsGateway, url: str) -> None:
+        self._sqs = sqs
+        self._url = url
+        self._receipts: list[str] = []
+        self._since = 0.0
+
+    def hold(self, receipt: str) -> None:
+        if not self._receipts:
+            self._since = time.monotonic()
+        self._receipts.append(receipt)
+
+    def until_hand_over(self) -> float:
+        if not self._receipts:
+            return math.inf
+        return self._since + HOLD_SECONDS - time.monotonic()
+
+    def hand_over_due(self) -> bool:
+        return self.until_hand_over() <= 0
+
+    def release_all(self) -> None:
+        receipts, self._receipts = self._receipts, []
+        for receipt in receipts:
+            self._sqs.release(self._url, receipt)
 
 
 def _decode(message: Message) -> Event | None:

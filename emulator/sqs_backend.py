@@ -3,8 +3,8 @@
 Stock moto runs SQS requests concurrently with no lock, so two concurrent ReceiveMessage calls
 can both hand out the same message. We serialise every SQS call on one re-entrant lock and make
 ReceiveMessage's long poll wait *outside* that lock (on moto's per-queue condition, which
-SendMessage notifies), re-checking at least every second so that messages whose visibility
-timeout expires are also picked up.
+SendMessage and a release to visibility 0 notify), re-checking at least every second so that
+messages whose visibility timeout expires are also picked up.
 """
 
 from __future__ import annotations
@@ -61,6 +61,17 @@ class EmuSQSBackend(SQSBackend):
                 queue.wait_for_messages(min(remaining, 1.0))  # type: ignore[arg-type]  # moto annotates int; floats work
             finally:
                 SQS_LOCK.acquire()
+
+    def change_message_visibility(
+        self, queue_name: str, receipt_handle: str, visibility_timeout: int
+    ) -> None:
+        super().change_message_visibility(queue_name, receipt_handle, visibility_timeout)
+        if int(visibility_timeout) == 0:
+            # A reader handing a message back: wake the long polls now, as AWS would,
+            # rather than at their next once-a-second check.
+            queue = self.get_queue(queue_name)
+            with queue._messages_lock:
+                queue._messages_lock.notify_all()
 
 
 class EmuSQSResponse(SQSResponse):
