@@ -78,16 +78,18 @@ class CommandHandlers:
 
     def start_job(self, command: Command, client: ClientQueues) -> Answer:
         request = commands.start_request(command, client, self._plans, self._domain)
-        info = self._status.earlier_run(request.workflow_id) or self._start(request)
-        return messages.workflow_scheduled(
-            request.job_id,
-            info.workflow.workflow_id,
-            info.workflow.run_id,
-            info.workflow_type,
-            request.input,
-        )
+        earlier = self._status.earlier_run(request.workflow_id)
+        if earlier is None:
+            started = self._start(request)
+            if started is not None:
+                return _scheduled(request, started, request.input)
+            earlier = self._open_run(request)
+        # A repeated START_JOB gets the first one's answer: the run's input, not its own.
+        text = self._swf.started_input(earlier.workflow)
+        return _scheduled(request, earlier, request.input if text is None else json.loads(text))
 
-    def _start(self, request: commands.StartRequest) -> ExecutionInfo:
+    def _start(self, request: commands.StartRequest) -> ExecutionInfo | None:
+        """The new run, or None if one is open already (another delivery started it)."""
         try:
             run_id = self._swf.start_workflow(
                 request.workflow_id,
@@ -98,11 +100,7 @@ class CommandHandlers:
                 execution_timeout=request.execution_timeout,
             )
         except AlreadyExists:
-            # Another delivery of this command started it a moment ago: answer with that run.
-            info = self._status.find_run(request.workflow_id, fresh=True)
-            if info is None:
-                raise
-            return info
+            return None
         except InvalidRequest as error:
             raise CommandRejected(messages.SWF_REJECTED, str(error), request.job_id) from error
         info = ExecutionInfo(
@@ -114,6 +112,16 @@ class CommandHandlers:
             tags=(),
         )
         self._status.remember_run(info)
+        return info
+
+    def _open_run(self, request: commands.StartRequest) -> ExecutionInfo:
+        info = self._status.find_run(request.workflow_id, fresh=True)
+        if info is None:  # an AWS error, so the command is left for redelivery and retried
+            raise AlreadyExists(
+                "StartWorkflowExecution",
+                "WorkflowExecutionAlreadyStartedFault",
+                f"{request.workflow_id} is running but was not found in the open executions",
+            )
         return info
 
     def _run_of(self, command: Command, client: ClientQueues) -> ExecutionInfo:
@@ -220,3 +228,10 @@ class CommandHandlers:
             as_of = min(as_of, summary.as_of)
             activities += [{"jobId": job["jobId"], **a} for a in summary.summary["activities"]]
         return messages.activity_list(None, None, activities, as_of)
+
+
+def _scheduled(request: commands.StartRequest, info: ExecutionInfo, input: Any) -> Answer:
+    workflow = info.workflow
+    return messages.workflow_scheduled(
+        request.job_id, workflow.workflow_id, workflow.run_id, info.workflow_type, input
+    )

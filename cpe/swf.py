@@ -265,6 +265,19 @@ class SwfGateway:
                 return
             kwargs["nextPageToken"] = token
 
+    def started_input(self, ref: WorkflowRef) -> str | None:
+        """The input an execution was started with (its first history event: one small call)."""
+        page = aws.call(
+            "GetWorkflowExecutionHistory",
+            self._client.get_workflow_execution_history,
+            domain=self.domain,
+            execution={"workflowId": ref.workflow_id, "runId": ref.run_id},
+            maximumPageSize=1,
+        )
+        for event in page["events"]:
+            return event.get("workflowExecutionStartedEventAttributes", {}).get("input")
+        return None
+
     def describe_workflow(self, ref: WorkflowRef) -> ExecutionInfo:
         response = aws.call(
             "DescribeWorkflowExecution",

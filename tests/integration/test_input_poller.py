@@ -59,6 +59,19 @@ def test_same_start_job_three_times_starts_one_workflow(
     alpha.nothing_more(alpha.dlq_url, seconds=1)
 
 
+def test_repeated_start_job_with_other_data_gets_the_first_answer(
+    stack: DaemonSet, emulator: EmulatorProcess
+) -> None:
+    alpha = queues_of(emulator, CLIENT_A)
+    alpha.send(start_job("job-again", CLIENT_A, payload={"n": 1}))
+    first = alpha.answer()
+    alpha.send(start_job("job-again", CLIENT_A, payload={"n": 2}))
+    again = alpha.answer()
+    assert again["runId"] == first["runId"]
+    assert again["input"] == first["input"]
+    assert again["input"]["payload"] == {"n": 1}  # what the run was started with
+
+
 def test_start_job_after_its_run_closed_starts_nothing(
     stack: DaemonSet, emulator: EmulatorProcess
 ) -> None:
