@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.emulator_cycles import start_server  # noqa: E402
-from benchmarks.control_plane import aws_client  # noqa: E402
+from benchmarks.control_plane import aws_client
+from benchmarks.emulator_cycles import start_server
 
 
 def fill(sqs: object, url: str, count: int) -> None:
