@@ -4,7 +4,8 @@ Stock moto runs SQS requests concurrently with no lock, so two concurrent Receiv
 can both hand out the same message. We serialise every SQS call on one re-entrant lock and make
 ReceiveMessage's long poll wait *outside* that lock (on moto's per-queue condition, which
 SendMessage and a release to visibility 0 notify), re-checking at least every second so that
-messages whose visibility timeout expires are also picked up.
+messages whose visibility timeout expires are also picked up. Standard queues receive, delete and
+release through `emulator.sqs_queues`, which passes over a backlog once per call, not per message.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from moto.core.common_types import TYPE_RESPONSE
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 from moto.sqs.responses import SQSResponse
 
+from emulator import sqs_queues
 from emulator.tracking import stop_tracking
 
 SQS_LOCK = threading.RLock()
@@ -46,30 +48,50 @@ class EmuSQSBackend(SQSBackend):
         deadline = time.monotonic() + wait_seconds_timeout
         queue = self.get_queue(queue_name)
         while True:
-            # With a zero wait, moto's receive makes exactly one pass over the queue.
-            found = super().receive_message(
-                queue_name, count, 0, visibility_timeout, message_attribute_names
-            )
+            found = self._receive_once(queue, count, visibility_timeout, message_attribute_names)
             remaining = deadline - time.monotonic()
             if found:
                 SQS_VERSION[0] += 1  # receive counts, receipt handles, visibility moved
                 return found
             if remaining <= 0:
                 return found
-            SQS_LOCK.release()  # held once by EmuSQSResponse.call_action
-            try:
-                queue.wait_for_messages(min(remaining, 1.0))  # type: ignore[arg-type]  # moto annotates int; floats work
-            finally:
-                SQS_LOCK.acquire()
+            # Take the queue's condition before letting senders in, so no notify is missed;
+            # senders take SQS_LOCK first and the condition second, and so do we on waking.
+            with queue._messages_lock:
+                SQS_LOCK.release()  # held once by EmuSQSResponse.call_action
+                queue._messages_lock.wait(min(remaining, 1.0))
+            SQS_LOCK.acquire()
+
+    def _receive_once(
+        self,
+        queue: Queue,
+        count: int,
+        visibility_timeout: int,
+        attribute_names: list[str] | None,
+    ) -> list[Message]:
+        if queue.fifo_queue:  # moto's own pass; a zero wait makes exactly one
+            return super().receive_message(
+                queue.name, count, 0, visibility_timeout, attribute_names
+            )
+        return sqs_queues.receive(queue, count, visibility_timeout, attribute_names or [])
+
+    def delete_message(self, queue_name: str, receipt_handle: str) -> None:
+        if not sqs_queues.delete(self.get_queue(queue_name), receipt_handle):
+            super().delete_message(queue_name, receipt_handle)
 
     def change_message_visibility(
         self, queue_name: str, receipt_handle: str, visibility_timeout: int
     ) -> None:
-        super().change_message_visibility(queue_name, receipt_handle, visibility_timeout)
+        queue = self.get_queue(queue_name)
+        message = sqs_queues.message_for(queue, receipt_handle)
+        if message is not None and int(visibility_timeout) == 0:
+            message.change_visibility(0)  # a release needs none of moto's limit checks
+            queue.pending_messages.discard(message)
+        else:
+            super().change_message_visibility(queue_name, receipt_handle, visibility_timeout)
         if int(visibility_timeout) == 0:
             # A reader handing a message back: wake the long polls now, as AWS would,
             # rather than at their next once-a-second check.
-            queue = self.get_queue(queue_name)
             with queue._messages_lock:
                 queue._messages_lock.notify_all()
 
@@ -90,6 +112,7 @@ def install() -> None:
     backend must live there rather than in a private instance.
     """
     sqs_backends.backend = EmuSQSBackend
+    sqs_queues.install_fast_counts()
     stop_tracking(Message, Queue)  # else every message ever sent stays in memory
 
 
