@@ -3,7 +3,7 @@ holds N unread messages, and of another client's calls on a small queue meanwhil
 
 For each backlog size the script fills one queue with N messages, then a reader receives 10 at
 a time, releasing half (ChangeMessageVisibility 0, as an SDK reader does with others' events)
-and deleting the rest, while a second thread sends to and receives from a small queue, as the
+and deleting the rest, and sends one message to that queue per receive, while a second thread sends to and receives from a small queue, as the
 daemons do. It prints the median and p90 of each call.
 
     .venv/bin/python benchmarks/sqs_backlog.py [--backlogs 0,1000,5000,20000] [--calls 200]
@@ -59,6 +59,7 @@ def measure(endpoint: str, backlog: int, calls: int) -> dict[str, list[float]]:
     thread.start()
     try:
         for _ in range(calls):
+            timed(samples, "SendMessage", sqs.send_message, QueueUrl=big, MessageBody="x" * 400)
             got = timed(
                 samples, "ReceiveMessage", sqs.receive_message, QueueUrl=big, MaxNumberOfMessages=10
             )
