@@ -379,7 +379,9 @@ class ActivityPoller:
                 {**fields, "reason": outcome.reason},
             )
         elif isinstance(outcome, runner.Canceled):
-            reporter.send(messages.ACTIVITY_CANCELED, details=outcome.details)
+            reporter.send(
+                messages.ACTIVITY_CANCELED, result=messages.canceled_result(outcome.details)
+            )
             self._respond(
                 "canceled", lambda: self.swf.cancel_activity(task.token, outcome.details), fields
             )

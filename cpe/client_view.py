@@ -123,7 +123,11 @@ def event_line(event: Mapping[str, Any]) -> str:
         parts.append(str(activity.get("activityId")))
     if kind == messages.ACTIVITY_PROGRESS:
         parts.append(json.dumps(activity.get("progress")))
-    elif kind == messages.ACTIVITY_FAILED:
+    elif kind in (
+        messages.ACTIVITY_FAILED,
+        messages.ACTIVITY_CANCELED,
+        messages.ACTIVITY_TIMED_OUT,
+    ):
         result = activity.get("result") or {}
         parts.append(f"{result.get('reason')}: {result.get('details')}")
     elif kind == messages.COMMAND_REJECTED:

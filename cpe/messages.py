@@ -25,6 +25,7 @@ from typing import Any
 import jsonschema
 
 from cpe.errors import CommandRejected
+from cpe.state import CANCELED_REASON
 
 # Command types (client -> stack)
 START_JOB = "START_JOB"
@@ -330,6 +331,11 @@ def activity_failed(
         activity_id, activity_type, result={"reason": reason, "details": details}
     )
     return event(ACTIVITY_FAILED, job_id, workflow, activity)
+
+
+def canceled_result(details: str) -> dict[str, str]:
+    """ACTIVITY_CANCELED's ``activity.result``: the shape of a failure, as the step counts it."""
+    return {"reason": CANCELED_REASON, "details": details}
 
 
 def command_rejected(job_id: str | None, reason: str, details: str) -> dict[str, Any]:

@@ -48,6 +48,7 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 SKIPPED = "skipped"
 CANCELED = "canceled"
+CANCELED_REASON = "ActivityTaskCanceled"  # a canceled attempt fails its step with this reason
 RETRY_WAITING = "retry-waiting"
 OPEN_STATUSES = frozenset({SCHEDULED, RUNNING})
 FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELED})
@@ -566,7 +567,7 @@ class _Folder:
         )
 
     def activity_canceled(self, attributes: Mapping[str, Any], _: int) -> None:
-        reason, details = "ActivityTaskCanceled", attributes.get("details")
+        reason, details = CANCELED_REASON, attributes.get("details")
         self.close_activity(
             attributes,
             ATTEMPT_CANCELED,

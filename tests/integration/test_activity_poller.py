@@ -321,7 +321,11 @@ def test_cancel_kills_the_tree_and_reports_canceled(stack: Stack) -> None:
     stack.request_cancel(ref)
     closing = stack.closing_event(ref)
     assert closing["eventType"] == "ActivityTaskCanceled", closing
-    assert stack.events("cancel")[-1]["type"] == "ACTIVITY_CANCELED"
+    canceled = stack.events("cancel")[-1]
+    assert canceled["type"] == "ACTIVITY_CANCELED"
+    result = canceled["data"]["activity"]["result"]
+    assert result["reason"] == "ActivityTaskCanceled"
+    assert "after the cancel request" in result["details"]
     assert not alive(pids["child"]) and not alive(pids["grandchild"])
 
 

@@ -68,6 +68,9 @@ def test_job_view_folds_events_and_knows_the_exit_code() -> None:
 def test_plain_event_lines() -> None:
     failed = activity_event("ACTIVITY_FAILED", "First", result={"reason": "Boom", "details": "d"})
     assert event_line(failed) == "00:00:00 ACTIVITY_FAILED First Boom: d"
+    stopped = {"reason": "ActivityTaskCanceled", "details": "killed"}
+    canceled = activity_event("ACTIVITY_CANCELED", "First", result=stopped)
+    assert event_line(canceled) == "00:00:00 ACTIVITY_CANCELED First ActivityTaskCanceled: killed"
     progress = activity_event("ACTIVITY_PROGRESS", "First", progress={"percent": 5})
     assert event_line(progress) == '00:00:00 ACTIVITY_PROGRESS First {"percent": 5}'
     done = {"time": 0, "type": "WORKFLOW_COMPLETED", "jobId": "j", "data": {"result": [1]}}
