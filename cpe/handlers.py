@@ -85,7 +85,7 @@ class CommandHandlers:
                 return _scheduled(request, started, request.input)
             earlier = self._open_run(request)
         # A repeated START_JOB gets the first one's answer: the run's input, not its own.
-        text = self._swf.started_input(earlier.workflow)
+        text = self._status.started_input(earlier)
         return _scheduled(request, earlier, request.input if text is None else json.loads(text))
 
     def _start(self, request: commands.StartRequest) -> ExecutionInfo | None:
@@ -111,7 +111,7 @@ class CommandHandlers:
             status="OPEN",
             tags=(),
         )
-        self._status.remember_run(info)
+        self._status.remember_run(info, request.input_text)
         return info
 
     def _open_run(self, request: commands.StartRequest) -> ExecutionInfo:

@@ -139,6 +139,7 @@ class StatusService:
         self._lists: LruCache[tuple[str, float], tuple[list[dict[str, Any]], float]] = LruCache(
             1_000
         )
+        self._inputs: LruCache[WorkflowRef, str] = LruCache(10_000)
         self._history_bucket = TokenBucket(HISTORY_READS_PER_SECOND, burst=10)
         self._list_bucket = TokenBucket(LIST_CALLS_PER_SECOND, burst=5)
 
@@ -182,8 +183,22 @@ class StatusService:
         self.remember_run(found[0])
         return found[0]
 
-    def remember_run(self, info: ExecutionInfo) -> None:
+    def remember_run(self, info: ExecutionInfo, input_text: str | None = None) -> None:
         self._runs.put(info.workflow.workflow_id, info)
+        if input_text is not None:
+            self._inputs.put(info.workflow, input_text)
+
+    def started_input(self, info: ExecutionInfo) -> str | None:
+        """The input the run was started with, for a repeated START_JOB's answer. It never
+        changes, so it is read (one small history page) at most once per run, and not at all
+        for a run this poller started. Like ``earlier_run``, a job start: not budgeted."""
+        cached = self._inputs.get(info.workflow, None)
+        if cached is not None:
+            return cached
+        text = self._swf.started_input(info.workflow)
+        if text is not None:
+            self._inputs.put(info.workflow, text)
+        return text
 
     # --- job and activity status ----------------------------------------------------
 

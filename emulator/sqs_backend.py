@@ -83,13 +83,14 @@ class EmuSQSBackend(SQSBackend):
         self, queue_name: str, receipt_handle: str, visibility_timeout: int
     ) -> None:
         queue = self.get_queue(queue_name)
+        release = int(visibility_timeout) == 0
         message = sqs_queues.message_for(queue, receipt_handle)
-        if message is not None and int(visibility_timeout) == 0:
+        if release and message is not None:
             message.change_visibility(0)  # a release needs none of moto's limit checks
             queue.pending_messages.discard(message)
         else:
             super().change_message_visibility(queue_name, receipt_handle, visibility_timeout)
-        if int(visibility_timeout) == 0:
+        if release:
             # A reader handing a message back: wake the long polls now, as AWS would,
             # rather than at their next once-a-second check.
             with queue._messages_lock:

@@ -101,7 +101,7 @@ def receive(
 
 def delete(queue: Queue, receipt_handle: str) -> bool:
     """Delete by receipt; False if the index does not know it (the caller falls back)."""
-    message = receipts_of(queue).get(receipt_handle)
+    message = message_for(queue, receipt_handle)
     if message is None:
         return False
     _forget(queue, message)
